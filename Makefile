@@ -1,0 +1,51 @@
+# Quick start:  make bench   (installs everything, runs the default benchmark, writes results/<run_id>/report.html)
+#               make test    (installs everything, runs lint, type checks and the whole test suite)
+# Everything installs into .venv (Python) and via apt-get (Debian packages listed in deps/apt-packages.txt).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+APT_STAMP := $(VENV)/.apt-$(shell md5sum deps/apt-packages.txt 2>/dev/null | cut -c1-12)
+PIP_STAMP := $(VENV)/.pip-$(shell cat pyproject.toml requirements.lock 2>/dev/null | md5sum | cut -c1-12)
+BENCH_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: deps bench test lint typecheck pytest clean lock
+
+deps: $(APT_STAMP) $(PIP_STAMP)
+
+$(APT_STAMP):
+	@mkdir -p $(VENV)
+	@if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	packages="$$(grep -v '^\s*#' deps/apt-packages.txt | xargs)"; \
+	echo "apt-get install $$packages"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$packages
+	@rm -f $(VENV)/.apt-* && touch $@
+
+$(PIP_STAMP):
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev,vm]'
+	@rm -f $(VENV)/.pip-* && touch $@
+
+bench: deps
+	$(VENV)/bin/bench run $(BENCH_ARGS)
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: deps
+	$(VENV)/bin/mypy
+
+pytest: deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+# Refresh requirements.lock from the current venv (after changing dependencies in pyproject.toml).
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,83 @@
+"""The loopback floor: a 64-byte TCP ping-pong between the generator CPU and the target CPU.
+
+Every protocol's latency is reported as a multiple of this floor, measured in the same run with the same CPU
+placement (cross-CPU wake-up dominates small-request latency on these machines; DESIGN.md).
+`python -m bench.floor serve [--cpu N]` is the echo side and prints `READY floor 127.0.0.1:<port>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from hdrh.histogram import HdrHistogram
+
+from bench.recorder import new_histogram
+from bench.targets_process import die_with_parent
+
+__all__ = ["measure_floor"]
+
+PAYLOAD = b"x" * 64
+
+
+def _serve(cpu: int | None) -> int:
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    listener = socket.create_server(("127.0.0.1", 0))
+    print(f"READY floor 127.0.0.1:{listener.getsockname()[1]}", flush=True)
+    conn, _ = listener.accept()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while data := conn.recv(65536):
+        conn.sendall(data)
+    return 0
+
+
+def measure_floor(*, round_trips: int, target_cpu: int | None, warmup: int = 200) -> HdrHistogram:
+    """Round-trip times (µs) of `round_trips` 64-byte ping-pongs against an echo process on `target_cpu`."""
+    argv = [sys.executable, "-m", "bench.floor", "serve"] + (
+        [] if target_cpu is None else ["--cpu", str(target_cpu)]
+    )
+    server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline().split()
+        if len(line) != 3 or line[0] != "READY":
+            raise RuntimeError(f"floor echo server did not start: {line!r}")
+        host, port = line[2].rsplit(":", 1)
+        histogram = new_histogram()
+        with socket.create_connection((host, int(port))) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for i in range(warmup + round_trips):
+                start = time.perf_counter()
+                sock.sendall(PAYLOAD)
+                received = 0
+                while received < len(PAYLOAD):
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise RuntimeError("floor echo server closed the connection")
+                    received += len(chunk)
+                if i >= warmup:
+                    histogram.record_value(max(1, round((time.perf_counter() - start) * 1e6)))
+        return histogram
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve")
+    serve.add_argument("--cpu", type=int, default=None)
+    args = parser.parse_args(argv)
+    return _serve(args.cpu)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

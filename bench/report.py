@@ -1,0 +1,100 @@
+"""`build_report(run_dir)`: the tidy table and one self-contained, deterministic report.html of a run.
+
+The report is built from raw files only (manifest.json, plan.json, cells.jsonl,
+cells/*/attempt-*/{cell.json, ops.json}, guests/*.json) and works offline: plotly.js is inlined once, nothing
+is fetched. Rebuilding from the same raw files gives the same bytes: fixed plot div ids, sorted iteration,
+fixed bootstrap seeds, no timestamps of its own. Sections live in bench/report_sections.py (run, verdicts,
+claims, noise, failures, manifest), bench/report_perf.py (figures) and bench/report_vm.py (virtualization);
+docs/report.md describes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.report_data import RunData, load_run
+from bench.report_html import Section, no_data, page
+from bench.report_perf import (
+    cpu_section,
+    floor_section,
+    spectra_section,
+    streaming_section,
+    throughput_section,
+    wire_section,
+)
+from bench.report_sections import (
+    claims_section,
+    failures_section,
+    footer,
+    header,
+    manifest_section,
+    noise_section,
+    verdicts_section,
+)
+from bench.report_vm import has_vm, vm_section
+
+__all__ = ["build_report", "render_report"]
+
+REPORT_NAME = "report.html"
+
+SectionBuilder = Callable[[RunData], Section]
+SECTIONS: tuple[tuple[str, str, SectionBuilder], ...] = (
+    ("verdicts", "Verdicts", verdicts_section),
+    ("claims", "Claims checked", claims_section),
+    ("noise", "A/A noise floor", noise_section),
+    ("spectra", "Latency spectra", spectra_section),
+    ("throughput", "Throughput vs latency", throughput_section),
+    ("wire", "Bytes on the wire", wire_section),
+    ("cpu", "Server CPU per request", cpu_section),
+    ("streaming", "Streaming", streaming_section),
+    ("floor", "Loopback floor", floor_section),
+    ("virtualization", "Virtualization", vm_section),
+    ("failures", "Failures and cells", failures_section),
+    ("manifest", "Manifest", manifest_section),
+)
+
+
+def _safe(anchor: str, title: str, builder: SectionBuilder, data: RunData) -> Section:
+    """One section; raw files this code did not expect must cost that section, not the whole report."""
+    try:
+        return builder(data)
+    except Exception as exc:
+        return Section(
+            anchor, title, no_data(f"This section could not be built: {type(exc).__name__}: {exc}")
+        )
+
+
+def render_report(data: RunData) -> str:
+    """The report document of a loaded run."""
+    from plotly.offline import get_plotlyjs
+
+    sections = [
+        _safe(anchor, title, builder, data)
+        for anchor, title, builder in SECTIONS
+        if anchor != "virtualization" or has_vm(data)
+    ]
+    return page(
+        title=f"Benchmark report {data.run_id}",
+        brand="gRPC · REST · SOAP",
+        subtitle=data.run_id,
+        plotly_js=get_plotlyjs(),
+        header=header(data),
+        sections=sections,
+        footer=footer(data),
+    )
+
+
+def build_report(run_dir: Path) -> Path:
+    """Write run_dir/tidy.csv, tidy.parquet and report.html from the run's raw files; return report.html."""
+    from bench.rawfiles import write_atomic
+    from bench.results import write_tidy
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "manifest.json").exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no manifest.json)")
+    tidy = write_tidy(run_dir)
+    document = render_report(load_run(run_dir, tidy))
+    path = run_dir / REPORT_NAME
+    write_atomic(path, document.encode("utf-8"))
+    return path

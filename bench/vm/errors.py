@@ -1,0 +1,41 @@
+"""Exception tree of `bench.vm`; every error names what failed, where, and what to do."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccelError",
+    "BootError",
+    "GuestBuildError",
+    "LibvirtUnavailable",
+    "ProfileError",
+    "ProfileSkipped",
+    "VmError",
+]
+
+
+class VmError(Exception):
+    """Base class of every error raised by `bench.vm`."""
+
+
+class ProfileError(VmError):
+    """A profile file is invalid: the message names the file, the key and the allowed values."""
+
+
+class ProfileSkipped(VmError):
+    """A valid profile that cannot run on this machine (e.g. no coreboot ROM); the message is the reason."""
+
+
+class GuestBuildError(VmError):
+    """Building the guest kernel/initramfs failed (apt-get download, dpkg -x, a missing module)."""
+
+
+class LibvirtUnavailable(VmError):
+    """libvirt-python, the QEMU driver or the connection URI cannot be used."""
+
+
+class BootError(VmError):
+    """A guest could not be started or did not behave (never ready, timed out, crashed)."""
+
+
+class AccelError(VmError):
+    """The requested accelerator cannot be used (e.g. accel = "kvm" but KVM guests hang)."""

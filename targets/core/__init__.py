@@ -1,0 +1,66 @@
+"""The one domain implementation: records, errors, validation, store, service and seeded datasets.
+
+No protocol library is imported here; adapters in `targets.grpc`, `targets.rest` and `targets.soap` only
+translate between their wire format and these types.
+"""
+
+from targets.core.clock import Clock, FixedClock, SystemClock, parse_clock
+from targets.core.dataset import DATASETS, DatasetSpec, category_name, isbn13, seed_service
+from targets.core.errors import (
+    AlreadyExists,
+    ErrorKind,
+    FailedPrecondition,
+    InvalidArgument,
+    LibraryError,
+    NotFound,
+)
+from targets.core.models import Book, BulkAddResult, Loan, LoanStatus, NewBook, NewUser, StatusUpdate, User
+from targets.core.operations import OPERATIONS, CallPattern
+from targets.core.service import DEFAULT_LOAN_DAYS, LibraryService, check_batch_index
+from targets.core.store import LibraryStore
+from targets.core.validation import LIMITS
+
+__all__ = [
+    "DATASETS",
+    "DEFAULT_LOAN_DAYS",
+    "LIMITS",
+    "OPERATIONS",
+    "AlreadyExists",
+    "Book",
+    "BulkAddResult",
+    "CallPattern",
+    "Clock",
+    "DatasetSpec",
+    "ErrorKind",
+    "FailedPrecondition",
+    "FixedClock",
+    "InvalidArgument",
+    "LibraryError",
+    "LibraryService",
+    "LibraryStore",
+    "Loan",
+    "LoanStatus",
+    "NewBook",
+    "NewUser",
+    "NotFound",
+    "StatusUpdate",
+    "SystemClock",
+    "User",
+    "build_service",
+    "category_name",
+    "check_batch_index",
+    "isbn13",
+    "parse_clock",
+    "seed_service",
+]
+
+
+def build_service(dataset: str = "small", *, clock: Clock | None = None, seed: int = 42) -> LibraryService:
+    """A service seeded with a named dataset (what every target serves)."""
+    try:
+        spec = DATASETS[dataset]
+    except KeyError:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}") from None
+    service = LibraryService(clock=clock)
+    seed_service(service, spec, seed=seed)
+    return service

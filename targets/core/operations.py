@@ -1,0 +1,30 @@
+"""The contract's operations and their gRPC call pattern (REST/SOAP use batch equivalents for streams)."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["OPERATIONS", "CallPattern"]
+
+
+class CallPattern(enum.StrEnum):
+    UNARY = "unary"
+    SERVER_STREAM = "server_stream"
+    CLIENT_STREAM = "client_stream"
+    BIDI_STREAM = "bidi_stream"
+
+
+OPERATIONS: dict[str, CallPattern] = {
+    "AddBook": CallPattern.UNARY,
+    "GetBook": CallPattern.UNARY,
+    "DeleteBook": CallPattern.UNARY,
+    "AddUser": CallPattern.UNARY,
+    "GetUser": CallPattern.UNARY,
+    "CreateLoan": CallPattern.UNARY,
+    "ReturnLoan": CallPattern.UNARY,
+    "GetLoan": CallPattern.UNARY,
+    "ListBooksByCategory": CallPattern.SERVER_STREAM,
+    "GetOverdueLoans": CallPattern.SERVER_STREAM,
+    "BulkAddBooks": CallPattern.CLIENT_STREAM,
+    "UpdateLoanStatus": CallPattern.BIDI_STREAM,
+}

@@ -1,0 +1,1 @@
+"""gRPC adapter: grpc.aio servicer over the core, plus protobuf <-> domain conversion shared with clients."""

@@ -1,0 +1,112 @@
+"""Register the servicer with request decoding that turns undecodable bytes into INVALID_ARGUMENT.
+
+grpcio's generated registration decodes with `FromString` and answers INTERNAL when that raises; garbage
+input is the client's fault, so it must get INVALID_ARGUMENT like on the other protocols (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+
+from targets.core import InvalidArgument
+from targets.grpc._generated import library_pb2
+
+__all__ = ["register_library_service"]
+
+_SERVICE = library_pb2.DESCRIPTOR.services_by_name["Library"]
+
+
+class _Malformed:
+    """Stands in for a request whose bytes did not decode."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _safe_decoder(message_class: type[Message]) -> Callable[[bytes], Message | _Malformed]:
+    def decode(data: bytes) -> Message | _Malformed:
+        try:
+            return message_class.FromString(data)
+        except (DecodeError, ValueError) as exc:
+            return _Malformed(f"request is not a valid {message_class.DESCRIPTOR.full_name}: {exc}")
+
+    return decode
+
+
+async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, _Malformed):
+            raise InvalidArgument(request.reason)  # the servicer maps it like any domain error
+        yield request
+
+
+def _unary_request(method: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
+    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if isinstance(request, _Malformed):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
+        return await method(request, context)
+
+    return handler
+
+
+def _unary_request_stream_response(
+    method: Callable[[Any, Any], AsyncIterator[Any]],
+) -> Callable[[Any, Any], AsyncIterator[Any]]:
+    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        if isinstance(request, _Malformed):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
+        async for item in method(request, context):
+            yield item
+
+    return handler
+
+
+def _stream_request_unary_response(
+    method: Callable[[Any, Any], Awaitable[Any]],
+) -> Callable[[Any, Any], Awaitable[Any]]:
+    # grpc.aio inspects handlers (coroutine function vs async generator), so each shape needs its own wrapper.
+    async def handler(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        return await method(_checked_stream(requests), context)
+
+    return handler
+
+
+def _stream_request_stream_response(
+    method: Callable[[Any, Any], AsyncIterator[Any]],
+) -> Callable[[Any, Any], AsyncIterator[Any]]:
+    async def handler(
+        requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        async for item in method(_checked_stream(requests), context):
+            yield item
+
+    return handler
+
+
+def register_library_service(servicer: object, server: grpc.aio.Server) -> None:
+    """Like the generated `add_LibraryServicer_to_server`, driven by the service descriptor."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    for method in _SERVICE.methods:
+        behaviour = getattr(servicer, method.name)
+        decode = _safe_decoder(library_pb2.__dict__[method.input_type.name])
+        encode = library_pb2.__dict__[method.output_type.name].SerializeToString
+        if method.client_streaming and method.server_streaming:
+            handler = grpc.stream_stream_rpc_method_handler(
+                _stream_request_stream_response(behaviour), decode, encode
+            )
+        elif method.client_streaming:
+            handler = grpc.stream_unary_rpc_method_handler(
+                _stream_request_unary_response(behaviour), decode, encode
+            )
+        elif method.server_streaming:
+            handler = grpc.unary_stream_rpc_method_handler(
+                _unary_request_stream_response(behaviour), decode, encode
+            )
+        else:
+            handler = grpc.unary_unary_rpc_method_handler(_unary_request(behaviour), decode, encode)
+        handlers[method.name] = handler
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE.full_name, handlers),))

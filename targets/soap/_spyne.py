@@ -1,0 +1,381 @@
+"""Every spyne-facing piece of the SOAP target: XML types, thin service, hardened protocol, application."""
+
+# spyne ships no type information: its base classes and decorators are `Any` to mypy. These two relaxations
+# are confined to this module so the rest of the package stays strict.
+# mypy: disallow-subclassing-any=False, disallow-untyped-decorators=False
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable
+from typing import Any, Final
+
+from lxml import etree  # type: ignore[import-untyped]  # no stubs in the dev environment
+
+# spyne 2.14 still imports the stdlib `cgi` module (deprecated in 3.11, gone in 3.13); the warning is spyne's.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from spyne import Application, ServiceBase, rpc
+    from spyne.const.http import HTTP_405
+    from spyne.const.xml import NS_SOAP11_ENV
+    from spyne.error import RequestNotAllowed
+    from spyne.model.complex import ComplexModel
+    from spyne.model.enum import Enum
+    from spyne.model.fault import Fault
+    from spyne.model.primitive import DateTime, Integer32, Long, Unicode
+    from spyne.protocol.soap import Soap11
+    from spyne.server.http import HttpTransportContext
+    from spyne.server.wsgi import WsgiApplication
+
+from targets.core import (
+    DEFAULT_LOAN_DAYS,
+    BulkAddResult,
+    ErrorKind,
+    LibraryError,
+    LibraryService,
+    NewBook,
+    NewUser,
+    StatusUpdate,
+)
+from targets.core.models import Book, Loan, User
+from targets.soap._xmlguard import DoctypeForbidden, MalformedProlog, reject_doctype
+from targets.soap.faults import FAULT_CODES, TNS
+
+__all__ = [
+    "SERVICE_NAME",
+    "HardenedSoap11",
+    "build_application",
+    "build_wsgi_app",
+    "interface_document",
+    "quiet_spyne_logging",
+]
+
+SERVICE_NAME: Final = "LibraryService"
+log = logging.getLogger("targets.soap")
+
+
+# ---- XML types ---------------------------------------------------------------------------------------
+# A mandatory field: minOccurs=1 and not nillable, so the schema validator refuses a request that omits it
+# (a Client fault) instead of handing None to the core.
+def _required(cls: Any) -> Any:
+    return cls.customize(min_occurs=1, nillable=False)
+
+
+_LONG: Final = _required(Long)
+_INT: Final = _required(Integer32)
+_TEXT: Final = _required(Unicode)
+_TIME: Final = _required(DateTime)
+
+LoanStatusType: Final = Enum("ACTIVE", "RETURNED", "OVERDUE", "LOST", type_name="LoanStatus").customize(
+    __namespace__=TNS, min_occurs=1, nillable=False
+)
+
+
+class BookType(ComplexModel):
+    __namespace__ = TNS
+    __type_name__ = "Book"
+    _type_info = (
+        ("id", _LONG),
+        ("isbn", _TEXT),
+        ("title", _TEXT),
+        ("author", _TEXT),
+        ("category", _TEXT),
+        ("year", _INT),
+        ("total_copies", _INT),
+        ("available_copies", _INT),
+    )
+
+
+class UserType(ComplexModel):
+    __namespace__ = TNS
+    __type_name__ = "User"
+    _type_info = (("id", _LONG), ("name", _TEXT), ("email", _TEXT))
+
+
+class LoanType(ComplexModel):
+    __namespace__ = TNS
+    __type_name__ = "Loan"
+    _type_info = (
+        ("id", _LONG),
+        ("user_id", _LONG),
+        ("book_id", _LONG),
+        ("loaned_at", _TIME),
+        ("due_at", _TIME),
+        # Absent until the loan is returned (the proto's unset optional Timestamp).
+        ("returned_at", DateTime.customize(min_occurs=0, nillable=True)),
+        ("status", LoanStatusType),
+    )
+
+
+class NewBookType(ComplexModel):
+    __namespace__ = TNS
+    __type_name__ = "NewBook"
+    _type_info = (
+        ("isbn", _TEXT),
+        ("title", _TEXT),
+        ("author", _TEXT),
+        ("category", _TEXT),
+        ("year", _INT),
+        ("copies", _INT),
+    )
+
+
+class LoanStatusUpdateType(ComplexModel):
+    __namespace__ = TNS
+    __type_name__ = "LoanStatusUpdate"
+    # status is a plain string, not the LoanStatus enumeration: an unknown value must reach the core and come
+    # back as InvalidArgument, exactly as on gRPC and REST, not as a schema error.
+    _type_info = (("loan_id", _LONG), ("status", _TEXT))
+
+
+class BulkAddBooksResultType(ComplexModel):
+    __namespace__ = TNS
+    __type_name__ = "BulkAddBooksResult"
+    _type_info = (
+        ("added", _INT),
+        ("ids", Long.customize(min_occurs=0, max_occurs="unbounded", nillable=False)),
+    )
+
+
+# Every response carries its record: required, not spyne's default minOccurs=0 nillable=true.
+_BOOK_OUT: Final = _required(BookType)
+_USER_OUT: Final = _required(UserType)
+_LOAN_OUT: Final = _required(LoanType)
+_BULK_OUT: Final = _required(BulkAddBooksResultType)
+# Arrays are repeated elements (maxOccurs="unbounded") directly inside the request/response wrapper, not an
+# extra <BookArray> level: less XML per item, and zeep maps them to plain Python lists.
+_BOOKS_OUT: Final = BookType.customize(min_occurs=0, max_occurs="unbounded", nillable=False)
+_LOANS_OUT: Final = LoanType.customize(min_occurs=0, max_occurs="unbounded", nillable=False)
+_NEW_BOOKS_IN: Final = NewBookType.customize(min_occurs=0, max_occurs="unbounded", nillable=False)
+_UPDATES_IN: Final = LoanStatusUpdateType.customize(min_occurs=0, max_occurs="unbounded", nillable=False)
+
+
+# ---- the service -------------------------------------------------------------------------------------
+def _core(ctx: Any) -> LibraryService:
+    service: LibraryService = ctx.app.library_service
+    return service
+
+
+class LibraryServiceBase(ServiceBase):
+    """Operations named as in proto/library.proto; each only translates and delegates to the core."""
+
+    __service_name__ = SERVICE_NAME
+
+    @classmethod
+    def call_wrapper(cls, ctx: Any, args: Any = None) -> Any:
+        # The one place where domain errors become SOAP faults (the error table of DESIGN.md).
+        try:
+            return super().call_wrapper(ctx, args)
+        except Fault:
+            raise
+        except Exception as exc:
+            if isinstance(exc, LibraryError) and exc.kind is not ErrorKind.INTERNAL:
+                raise Fault(FAULT_CODES[exc.kind], exc.message) from exc
+            # Anything else is a bug or a broken invariant: the client gets a generic Server fault, the
+            # traceback goes to stderr once.
+            log.exception("unexpected error in %s", ctx.method_request_string)
+            raise Fault(FAULT_CODES[ErrorKind.INTERNAL], "internal server error") from exc
+
+    @rpc(_TEXT, _TEXT, _TEXT, _TEXT, _INT, _INT, _returns=_BOOK_OUT, _out_variable_name="book")
+    def AddBook(ctx: Any, isbn: str, title: str, author: str, category: str, year: int, copies: int) -> Book:
+        return _core(ctx).add_book(NewBook(isbn, title, author, category, year, copies))
+
+    @rpc(_LONG, _returns=_BOOK_OUT, _out_variable_name="book")
+    def GetBook(ctx: Any, id: int) -> Book:
+        return _core(ctx).get_book(id)
+
+    @rpc(_LONG)
+    def DeleteBook(ctx: Any, id: int) -> None:
+        _core(ctx).delete_book(id)
+
+    @rpc(_TEXT, _TEXT, _returns=_USER_OUT, _out_variable_name="user")
+    def AddUser(ctx: Any, name: str, email: str) -> User:
+        return _core(ctx).add_user(NewUser(name, email))
+
+    @rpc(_LONG, _returns=_USER_OUT, _out_variable_name="user")
+    def GetUser(ctx: Any, id: int) -> User:
+        return _core(ctx).get_user(id)
+
+    @rpc(
+        _LONG,
+        _LONG,
+        Integer32.customize(min_occurs=0, nillable=True),
+        _returns=_LOAN_OUT,
+        _out_variable_name="loan",
+    )
+    def CreateLoan(ctx: Any, user_id: int, book_id: int, days: int | None) -> Loan:
+        return _core(ctx).create_loan(user_id, book_id, DEFAULT_LOAN_DAYS if days is None else days)
+
+    @rpc(_LONG, _returns=_LOAN_OUT, _out_variable_name="loan")
+    def ReturnLoan(ctx: Any, id: int) -> Loan:
+        return _core(ctx).return_loan(id)
+
+    @rpc(_LONG, _returns=_LOAN_OUT, _out_variable_name="loan")
+    def GetLoan(ctx: Any, id: int) -> Loan:
+        return _core(ctx).get_loan(id)
+
+    @rpc(_TEXT, _returns=_BOOKS_OUT, _out_variable_name="book")
+    def ListBooksByCategory(ctx: Any, category: str) -> list[Book]:
+        return _core(ctx).list_books_by_category(category)
+
+    @rpc(_returns=_LOANS_OUT, _out_variable_name="loan")
+    def GetOverdueLoans(ctx: Any) -> list[Loan]:
+        return _core(ctx).get_overdue_loans()
+
+    @rpc(_NEW_BOOKS_IN, _returns=_BULK_OUT, _out_variable_name="result")
+    def BulkAddBooks(ctx: Any, books: Iterable[Any] | None) -> BulkAddResult:
+        items = (NewBook(b.isbn, b.title, b.author, b.category, b.year, b.copies) for b in books or ())
+        return _core(ctx).bulk_add_books(items)
+
+    @rpc(_UPDATES_IN, _returns=_LOANS_OUT, _out_variable_name="loan")
+    def UpdateLoanStatus(ctx: Any, updates: Iterable[Any] | None) -> list[Loan]:
+        # Applied in order; the first failure propagates (-> its fault) and the earlier ones stay applied.
+        items = (StatusUpdate(u.loan_id, u.status) for u in updates or ())
+        return list(_core(ctx).update_loan_status(items))
+
+
+# ---- hardened SOAP 1.1 protocol ----------------------------------------------------------------------
+_ENVELOPE: Final = f"{{{NS_SOAP11_ENV}}}Envelope"
+_BODY: Final = f"{{{NS_SOAP11_ENV}}}Body"
+_FAULT: Final = f"{{{NS_SOAP11_ENV}}}Fault"
+
+_UTF8: Final = frozenset({"utf-8", "utf8"})
+_PARSER_OPTIONS: Final = {
+    "resolve_entities": False,  # no entity substitution at all (there is no DTD to declare one anyway)
+    "load_dtd": False,  # never fetch an external DTD subset
+    "dtd_validation": False,
+    "no_network": True,  # no http/ftp access from the parser, whatever the document asks for
+    "huge_tree": False,  # keep libxml2's depth and text-size safety limits
+    "remove_comments": True,
+    "remove_pis": True,
+    "strip_cdata": True,
+    "collect_ids": False,  # spyne's SOAP-encoding href/id resolution is not part of this document/literal API
+}
+
+
+class HardenedSoap11(Soap11):
+    """Soap11 that refuses DTDs before parsing and never resolves entities or touches files or the network.
+
+    spyne's own parse (`create_in_document`) is replaced, not preceded: the prolog is checked for a DOCTYPE
+    by `reject_doctype` (expat, prolog only), then the body is parsed once by an lxml parser that keeps
+    entities unexpanded and DTDs unloaded. A request also gets a Client fault, not a crash inside spyne, when
+    its Envelope has no Body, an empty Body, or a Fault as the request.
+    """
+
+    def create_in_document(self, ctx: Any, charset: str | None = None) -> None:
+        transport = ctx.transport
+        if isinstance(transport, HttpTransportContext) and (
+            transport.get_request_method() != "POST" or transport.get_request_content_type() is None
+        ):
+            # SOAP over HTTP is POST only (spyne's own rule, kept).
+            transport.resp_code = HTTP_405
+            raise RequestNotAllowed(
+                "You must issue a POST request with the Content-Type header properly set."
+            )
+        body = b"".join(ctx.in_string)
+        # The HTTP charset, when sent, wins over the document's own declaration (RFC 7303); UTF-8 is what
+        # both parsers assume anyway, so the common case passes no override.
+        encoding = None if charset is None or charset.lower() in _UTF8 else charset
+        try:
+            reject_doctype(body, encoding)
+        except DoctypeForbidden as exc:
+            raise Fault("Client.DTDForbidden", str(exc)) from None
+        except MalformedProlog as exc:
+            raise Fault("Client.XMLSyntaxError", str(exc)) from None
+        # A fresh parser per request: lxml parsers keep state and must not be shared between worker threads.
+        try:
+            root = etree.fromstring(body, etree.XMLParser(encoding=encoding, **_PARSER_OPTIONS))
+        except (etree.XMLSyntaxError, LookupError) as exc:
+            raise Fault("Client.XMLSyntaxError", str(exc)) from None
+        ctx.in_document = (root, {})
+
+    def decompose_incoming_envelope(self, ctx: Any, message: Any = Soap11.REQUEST) -> None:
+        root = ctx.in_document[0]
+        if root.tag == _ENVELOPE:
+            body = root.find(_BODY)
+            if body is None:
+                raise Fault("Client.SoapError", "the SOAP Envelope has no Body")
+            if len(body) == 0:
+                raise Fault("Client.SoapError", "the SOAP Body is empty; it must hold one operation element")
+            if body[0].tag == _FAULT:
+                raise Fault("Client.SoapError", "a request Body cannot be a Fault")
+        super().decompose_incoming_envelope(ctx, message)
+
+
+# ---- application -------------------------------------------------------------------------------------
+def build_application(service: LibraryService | None = None) -> Any:
+    """The spyne Application; `service` may be None when only the WSDL is wanted."""
+    app = Application(
+        [LibraryServiceBase],
+        tns=TNS,
+        name=SERVICE_NAME,
+        in_protocol=HardenedSoap11(validator="lxml"),
+        out_protocol=Soap11(),
+    )
+    app.library_service = service
+    return app
+
+
+def build_wsgi_app(service: LibraryService | None, *, max_body_bytes: int) -> Any:
+    """spyne's WSGI callable; call it as `app(environ, start_response, url)` with the endpoint URL."""
+    # chunked stays at spyne's default: its unchunked path joins bytes with a str (broken on Python 3), and
+    # the response is a list anyway, so spyne still sets Content-Length.
+    return WsgiApplication(build_application(service), max_content_length=max_body_bytes)
+
+
+def interface_document(wsgi_app: Any, url: str) -> bytes:
+    """The WSDL for endpoint `url`, also installed as the one `wsgi_app` serves at ?wsdl from now on."""
+    wsgi_app.doc.wsdl11.build_interface_document(url)
+    document: bytes = wsgi_app.doc.wsdl11.get_interface_document()
+    # spyne would otherwise build it on the first ?wsdl request, with that request's Host header as address.
+    wsgi_app._wsdl = document
+    return document
+
+
+class _DropClientFaults(logging.Filter):
+    """spyne logs every Client fault at ERROR; those are expected answers, not server problems."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fault = record.msg
+        return not (isinstance(fault, Fault) and str(fault.faultcode).startswith("Client"))
+
+
+_DROP_CLIENT_FAULTS: Final = _DropClientFaults()
+
+
+def quiet_spyne_logging() -> None:
+    """Keep per-request chatter off stderr (and off the request path): only real server errors are logged."""
+    # Client faults are answers; Server faults raised by the service were already logged with their
+    # traceback by `call_wrapper`, so spyne's second copy is noise.
+    logging.getLogger("spyne.application").setLevel(logging.CRITICAL)
+    # These dump whole request bodies on every malformed request.
+    for name in ("spyne.protocol.xml.invalid", "spyne.protocol.soap.soap11.invalid"):
+        logging.getLogger(name).disabled = True
+    logging.getLogger("spyne.server.wsgi").addFilter(_DROP_CLIENT_FAULTS)  # a no-op when already added
+
+
+# ---- bare baseline (reference point for the adapter's overhead) ----------------------------------------
+_FIXED_BOOK: Final = Book(1, "9790000000018", "Silent", "Radia Liskov", "size-1", 1931, 3, 2)
+
+
+class _BaselineService(ServiceBase):
+    """The bare stack: stock spyne Soap11 with lxml validation, one GetBook that returns a constant."""
+
+    __service_name__ = SERVICE_NAME
+
+    @rpc(_LONG, _returns=_BOOK_OUT, _out_variable_name="book")
+    def GetBook(ctx: Any, id: int) -> Book:
+        return _FIXED_BOOK
+
+
+def build_baseline_wsgi_app() -> Any:
+    """spyne as it comes (no hardening, no core, no fault mapping), with the same GetBook message shapes."""
+    app = Application(
+        [_BaselineService],
+        tns=TNS,
+        name=SERVICE_NAME,
+        in_protocol=Soap11(validator="lxml"),
+        out_protocol=Soap11(),
+    )
+    return WsgiApplication(app)

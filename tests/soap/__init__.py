@@ -1,0 +1,1 @@
+"""Tests of the SOAP target (spyne on cheroot), always against a real server process."""
