@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "compare": ("bench.report_cli", "compare two runs cell by cell (exit 1 on a significant regression)",
                 "add_compare_arguments", "compare"),
     "vm": ("bench.vm.cli", "libvirt guests: print domain XML, time boots"),
+    "calibrate": ("bench.calibrate",
+                  "compare locust's request rate with wrk/h2load on the same target and CPUs"),
 }  # fmt: skip
 
 

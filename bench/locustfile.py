@@ -213,10 +213,10 @@ def _register_worker_messages(environment: Environment, runner: Any = None, **_:
     if runner is None or options is None or not getattr(options, "worker", False):
         return
 
-    def dump(message: Any, **__: Any) -> None:
+    def dump(msg: Any, **__: Any) -> None:
         # `reset` requests open a window (discard what came before); `dump` requests close it.
         ops = recorder.reset()
-        if message.data != "reset":
+        if msg.data != "reset":
             runner.send_message(DUMP_REPLY, {"pid": os.getpid(), "ops": Recorder.dump(ops)})
 
     runner.register_message(DUMP_REQUEST, dump)

@@ -22,7 +22,10 @@ class MeasureSettings:
     open_connections: int = 32
     wire_calls: int = 5  # sequential calls per operation through the wire-bytes relay
     floor_round_trips: int = 2000
-    locust_workers: int = 0
+    locust_workers: int = 0  # local locust worker processes (closed model as master + workers)
+    remote_workers: int = 0  # workers started elsewhere that connect to master_bind:master_port
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0  # 0: a free port (local workers only)
     request_timeout_s: float = 10.0  # a call slower than this is a failure ("timeout"), never a hang
 
     @classmethod

@@ -1,12 +1,4 @@
-"""`build_report(run_dir)`: the tidy table and one self-contained, deterministic report.html of a run.
-
-The report is built from raw files only (manifest.json, plan.json, cells.jsonl,
-cells/*/attempt-*/{cell.json, ops.json}, guests/*.json) and works offline: plotly.js is inlined once, nothing
-is fetched. Rebuilding from the same raw files gives the same bytes: fixed plot div ids, sorted iteration,
-fixed bootstrap seeds, no timestamps of its own. Sections live in bench/report_sections.py (run, verdicts,
-claims, noise, failures, manifest), bench/report_perf.py (figures) and bench/report_vm.py (virtualization);
-docs/report.md describes them.
-"""
+"""`build_report(run_dir)`: the tidy table and one self-contained, deterministic report.html of a run."""
 
 from __future__ import annotations
 
@@ -86,7 +78,13 @@ def render_report(data: RunData) -> str:
 
 
 def build_report(run_dir: Path) -> Path:
-    """Write run_dir/tidy.csv, tidy.parquet and report.html from the run's raw files; return report.html."""
+    """Write run_dir/tidy.csv, tidy.parquet and report.html from the run's raw files; return report.html.
+
+    Only raw files are read (manifest.json, plan.json, cells.jsonl, cells/*/attempt-*/{cell.json, ops.json},
+    guests/*.json). The page works offline (plotly.js inlined once, nothing fetched), and rebuilding from the
+    same raw files gives the same bytes: fixed plot div ids, sorted iteration, fixed bootstrap seeds, no
+    timestamps of its own. docs/report.md describes each section.
+    """
     from bench.rawfiles import write_atomic
     from bench.results import write_tidy
 

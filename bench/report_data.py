@@ -6,7 +6,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,21 @@ import numpy as np
 import pandas as pd
 
 from bench.report_hdr import EMPTY, Dist, decode, merge
+from bench.stats import Comparison
 
-__all__ = ["CellInfo", "GuestInfo", "RunData", "Summary", "load_run", "summarize"]
+__all__ = [
+    "SEED",
+    "STREAM_OPERATIONS",
+    "AARow",
+    "CellInfo",
+    "GuestInfo",
+    "RunData",
+    "Summary",
+    "aa_rows",
+    "comparison_rows",
+    "load_run",
+    "summarize",
+]
 
 SEED = 0  # every bootstrap in the report uses it, so rebuilding gives the same bytes
 STREAM_OPERATIONS = ("ListBooksByCategory", "GetOverdueLoans", "UpdateLoanStatus")
@@ -46,6 +59,44 @@ def summarize(values: Sequence[float], *, seed: int = SEED) -> Summary | None:
     resamples = np.median(data[rng.integers(0, data.size, size=(2000, data.size))], axis=1)
     low, high = np.percentile(resamples, [2.5, 97.5])
     return Summary(int(data.size), median, float(data.min()), float(data.max()), float(low), float(high))
+
+
+@dataclass(frozen=True)
+class AARow:
+    """One A/A comparison (odd vs even repetitions of the same configuration), as bench.stats computes it."""
+
+    headline: str
+    label: str
+    client: str
+    scenario: str
+    profile: str
+    operation: str
+    n_odd: int
+    n_even: int
+    rel_diff_pct: float
+    ci_low_pct: float
+    ci_high_pct: float
+    p_value: float
+    significant: bool
+
+
+def _native(value: Any) -> Any:
+    """numpy scalars from a DataFrame -> Python scalars (so the records are plain, typed values)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _records(frame: pd.DataFrame, names: Sequence[str]) -> list[dict[str, Any]]:
+    if frame.empty:
+        return []
+    return [{name: _native(record[name]) for name in names} for record in frame.to_dict("records")]
+
+
+def comparison_rows(frame: pd.DataFrame) -> list[Comparison]:
+    return [Comparison(**r) for r in _records(frame, [f.name for f in fields(Comparison)])]
+
+
+def aa_rows(frame: pd.DataFrame) -> list[AARow]:
+    return [AARow(**r) for r in _records(frame, [f.name for f in fields(AARow)])]
 
 
 @dataclass
@@ -102,8 +153,8 @@ class RunData:
     cells: dict[str, CellInfo]  # final attempts, by cell id (sorted)
     guests: list[GuestInfo]
     tidy: pd.DataFrame
-    comparisons: pd.DataFrame
-    aa: pd.DataFrame
+    comparisons: list[Comparison]  # bench.stats.protocol_comparisons, row by row
+    aa: list[AARow]  # bench.stats.aa_noise_floor, row by row
     _ops: dict[str, dict[str, Any]] = field(default_factory=dict)
     _dists: dict[tuple[str, ...], Dist] = field(default_factory=dict)
 
@@ -304,6 +355,6 @@ def load_run(directory: Path, tidy: pd.DataFrame) -> RunData:
         cells=cells,
         guests=guests,
         tidy=tidy,
-        comparisons=protocol_comparisons(tidy, seed=SEED),
-        aa=aa_noise_floor(tidy, seed=SEED),
+        comparisons=comparison_rows(protocol_comparisons(tidy, seed=SEED)),
+        aa=aa_rows(aa_noise_floor(tidy, seed=SEED)),
     )

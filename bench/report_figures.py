@@ -15,6 +15,7 @@ from bench.report_hdr import Spectrum
 from bench.report_html import Html, esc, tag
 
 __all__ = [
+    "Bar",
     "BootBar",
     "LevelPoint",
     "bars_figure",

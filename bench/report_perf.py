@@ -36,7 +36,9 @@ from bench.report_html import (
 __all__ = [
     "cpu_section",
     "floor_section",
+    "floor_summary",
     "level_sort_key",
+    "slug",
     "spectra_section",
     "streaming_section",
     "throughput_section",

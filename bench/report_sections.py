@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
-
-from bench.report_data import RunData
+from bench.report_data import AARow, RunData
 from bench.report_html import (
     Html,
     Row,
@@ -32,15 +31,17 @@ from bench.report_html import (
     table,
     tag,
 )
-from bench.stats import ALPHA, HEADLINES, Headline
+from bench.stats import ALPHA, HEADLINES, Comparison, Headline
 
 __all__ = [
     "claims_section",
     "failures_section",
+    "footer",
     "header",
     "headline_format",
     "manifest_section",
     "noise_section",
+    "skipped_profiles",
     "verdicts_section",
 ]
 
@@ -184,27 +185,22 @@ def header(data: RunData) -> Html:
 
 
 # ---- verdicts ------------------------------------------------------------------------------------------
-def _side(row: Any, client: str, headline: Headline) -> str:
+def _side(row: Comparison, client: str, headline: Headline) -> str:
     """better | worse | ns from `client`'s point of view (the row compares a with b)."""
-    text = str(row.verdict)
-    if text == "no significant difference":
+    if row.verdict == "no significant difference":
         return "ns"
-    a_better = text.endswith(headline.words[0])
+    a_better = row.verdict.endswith(headline.words[0])
     return "better" if a_better == (row.a == client) else "worse"
 
 
-def _verdict_cell(row: Any) -> Html:
-    headline = _BY_KEY.get(str(row.headline))
-    side = "ns" if headline is None else _side(row, str(row.a), headline)
+def _verdict_cell(row: Comparison) -> Html:
+    headline = _BY_KEY.get(row.headline)
+    side = "ns" if headline is None else _side(row, row.a, headline)
     return tag("span", row.verdict, class_=f"verdict-{side}")
 
 
 def _how_to_read(data: RunData) -> Html:
-    sizes = (
-        sorted({(int(r.n_a), int(r.n_b)) for r in data.comparisons.itertuples()})
-        if len(data.comparisons)
-        else []
-    )
+    sizes = sorted({(r.n_a, r.n_b) for r in data.comparisons})
     if sizes:
         n_a, n_b = min(sizes)
         floor = _min_p(n_a, n_b)
@@ -253,27 +249,17 @@ def _how_to_read(data: RunData) -> Html:
     )
 
 
-def _scoreboard(cmp: pd.DataFrame) -> Html:
+def _scoreboard(cmp: list[Comparison]) -> Html:
+    groups: dict[tuple[str, str, str, str, str], list[Comparison]] = {}
+    for r in cmp:
+        if r.profile_a == r.profile_b:
+            groups.setdefault((r.headline, r.scenario, r.profile_a, r.a, r.b), []).append(r)
     rows = []
-    same = cmp[cmp["profile_a"] == cmp["profile_b"]]
-    for (key, scenario, profile, a, b), group in same.groupby(
-        ["headline", "scenario", "profile_a", "a", "b"], sort=False
-    ):
-        headline = _BY_KEY[str(key)]
-        sides = Counter(_side(r, str(a), headline) for r in group.itertuples())
-        rows.append(
-            Row(
-                [
-                    headline.label,
-                    f"{scenario} · {profile}",
-                    f"{a} vs {b}",
-                    sides["better"],
-                    sides["worse"],
-                    sides["ns"],
-                    len(group),
-                ]
-            )
-        )
+    for (key, scenario, profile, a, b), group in groups.items():
+        headline = _BY_KEY[key]
+        sides = Counter(_side(r, a, headline) for r in group)
+        cells = [headline.label, f"{scenario} · {profile}", f"{a} vs {b}", sides["better"], sides["worse"]]
+        rows.append(Row([*cells, sides["ns"], len(group)]))
     if not rows:
         return Html("")
     head = [
@@ -294,17 +280,17 @@ def _scoreboard(cmp: pd.DataFrame) -> Html:
     )
 
 
-def _comparison_rows(cmp: pd.DataFrame, *, context: bool) -> list[Row]:
+def _comparison_rows(cmp: list[Comparison], *, context: bool) -> list[Row]:
     rows: list[Row] = []
     for key in [h.key for h in HEADLINES]:
-        group = cmp[cmp["headline"] == key]
-        if group.empty:
+        group = [r for r in cmp if r.headline == key]
+        if not group:
             continue
         rows.append(Row([_BY_KEY[key].label], "group"))
-        for r in group.itertuples():
-            base = float(r.median_b)
-            low = 100 * float(r.ci_low) / base if base else math.nan
-            high = 100 * float(r.ci_high) / base if base else math.nan
+        for r in group:
+            base = r.median_b
+            low = 100 * r.ci_low / base if base else math.nan
+            high = 100 * r.ci_high / base if base else math.nan
             where = f"{r.scenario} · {r.profile_a}" + (
                 "" if r.profile_a == r.profile_b else f" vs {r.profile_b}"
             )
@@ -314,9 +300,9 @@ def _comparison_rows(cmp: pd.DataFrame, *, context: bool) -> list[Row]:
                 f"{r.a} vs {r.b}",
                 headline_format(key, r.median_a),
                 headline_format(key, r.median_b),
-                fmt_pct(float(r.rel_diff_pct)),
+                fmt_pct(r.rel_diff_pct),
                 fmt_ci(low, high, pct=True),
-                fmt_p(float(r.p_value)),
+                fmt_p(r.p_value),
                 f"{r.n_a} / {r.n_b}",
                 _verdict_cell(r),
                 flags,
@@ -329,7 +315,7 @@ def _comparison_rows(cmp: pd.DataFrame, *, context: bool) -> list[Row]:
 def verdicts_section(data: RunData) -> Section:
     cmp = data.comparisons
     parts: list[Html] = [_how_to_read(data)]
-    if cmp.empty:
+    if not cmp:
         parts.append(
             no_data(
                 "No comparisons: a comparison needs two clients (or a VM profile and the host) with "
@@ -338,7 +324,7 @@ def verdicts_section(data: RunData) -> Section:
         )
         return Section("verdicts", "Verdicts", join(parts))
     parts.append(_scoreboard(cmp))
-    context = len(cmp[["scenario", "profile_a", "profile_b"]].drop_duplicates()) > 1
+    context = len({(r.scenario, r.profile_a, r.profile_b) for r in cmp}) > 1
     head = [
         "operation",
         "A vs B",
@@ -393,24 +379,20 @@ def _stat_claim(data: RunData, key: str, client: str, other: str) -> tuple[str, 
     """(verdict, evidence) for "`client` is better than `other` on headline `key`" over its comparisons."""
     headline = _BY_KEY[key]
     profile = data.main_profile
-    cmp = data.comparisons
-    if cmp.empty:
-        return "not measured", "no comparison rows"
-    rows = cmp[
-        (cmp["headline"] == key)
-        & (cmp["profile_a"] == profile)
-        & (cmp["profile_b"] == profile)
-        & (((cmp["a"] == client) & (cmp["b"] == other)) | ((cmp["a"] == other) & (cmp["b"] == client)))
+    rows = [
+        r
+        for r in data.comparisons
+        if r.headline == key and r.profile_a == profile == r.profile_b and {r.a, r.b} == {client, other}
     ]
-    if rows.empty:
+    if not rows:
         return "not measured", "no comparison rows"
     sides: dict[str, list[str]] = {"better": [], "worse": [], "ns": []}
     ratios = []
-    for r in rows.itertuples():
-        sides[_side(r, client, headline)].append(str(r.operation))
+    for r in rows:
+        sides[_side(r, client, headline)].append(r.operation)
         mine, theirs = (r.median_a, r.median_b) if r.a == client else (r.median_b, r.median_a)
         if theirs:
-            ratios.append(100 * (float(mine) - float(theirs)) / float(theirs))
+            ratios.append(100 * (mine - theirs) / theirs)
     total = len(rows)
     better_word, worse_word = headline.words
     parts = [
@@ -418,12 +400,12 @@ def _stat_claim(data: RunData, key: str, client: str, other: str) -> tuple[str, 
         f"{len(sides['worse'])}, no significant difference in {len(sides['ns'])}"
     ]
     if ratios:
-        parts.append(f"median difference {fmt_pct(float(pd.Series(ratios).median()))}")
+        parts.append(f"median difference {fmt_pct(statistics.median(ratios))}")
     minority = "worse" if len(sides["better"]) >= len(sides["worse"]) else "better"
     if sides[minority] and total > 1:
         word = worse_word if minority == "worse" else better_word
         parts.append(f"{word}: {', '.join(sides[minority])}")
-    if (rows["generator_limited"] | rows["flagged"] | rows["emulated"]).any():
+    if any(r.generator_limited or r.flagged or r.emulated for r in rows):
         parts.append("some rows marked (generator-limited / steal / emulated)")
     return _claim_verdict(len(sides["better"]), len(sides["worse"]), total), "; ".join(parts)
 
@@ -434,9 +416,13 @@ def _bytes_per_call(data: RunData) -> dict[tuple[str, str], float]:
     if t.empty:
         return {}
     sel = t[(t["phase"] == "wire") & (t["profile"] == data.main_profile) & (t["status"] == "ok")]
-    per_rep = sel.groupby(["client", "operation", "repetition"])["value"].sum()
-    medians = per_rep.groupby(level=["client", "operation"]).median()
-    return {(str(c), str(o)): float(v) for (c, o), v in medians.items()}
+    per_rep: dict[tuple[str, str], dict[int, float]] = {}
+    for client, op, rep, value in zip(
+        sel["client"], sel["operation"], sel["repetition"], sel["value"], strict=True
+    ):
+        reps = per_rep.setdefault((str(client), str(op)), {})
+        reps[int(rep)] = reps.get(int(rep), 0.0) + float(value)  # request + response bytes of that repetition
+    return {key: statistics.median(reps.values()) for key, reps in sorted(per_rep.items())}
 
 
 def _bytes_claim(data: RunData, smaller: str, larger: str) -> tuple[str, str]:
@@ -449,7 +435,7 @@ def _bytes_claim(data: RunData, smaller: str, larger: str) -> tuple[str, str]:
     more = [o for o in ops if sizes[(smaller, o)] > sizes[(larger, o)]]
     evidence = (
         f"{smaller} / {larger} bytes per call (request + response): median ratio "
-        f"{fmt(float(pd.Series(ratios).median()) if ratios else None)}; smaller in {len(fewer)} of "
+        f"{fmt(statistics.median(ratios) if ratios else None)}; smaller in {len(fewer)} of "
         f"{len(ops)} "
         f"operations"
     )
@@ -543,6 +529,10 @@ def claims_section(data: RunData) -> Section:
 
 
 # ---- A/A noise floor -----------------------------------------------------------------------------------
+def _abs_median(rows: list[AARow]) -> float:
+    return statistics.median(abs(r.rel_diff_pct) for r in rows)
+
+
 def noise_section(data: RunData) -> Section:
     aa = data.aa
     intro = paragraph(
@@ -552,92 +542,70 @@ def noise_section(data: RunData) -> Section:
         "is this run's noise floor: a protocol difference smaller than it deserves little trust, even when "
         "significant."
     )
-    if aa.empty:
-        return Section(
-            "noise",
-            "A/A noise floor",
-            join(
-                [
-                    intro,
-                    no_data(
-                        "No A/A check: it needs at least 4 repetitions (2 odd and 2 even) of a configuration."
-                    ),
-                ]
-            ),
-        )
-    absolute = aa["rel_diff_pct"].abs()
+    if not aa:
+        text = "No A/A check: it needs at least 4 repetitions (2 odd and 2 even) of a configuration."
+        return Section("noise", "A/A noise floor", join([intro, no_data(text)]))
     items: list[tuple[object, object]] = [
-        (
-            fmt_pct(float(absolute.median()), signed=False),
-            "run noise floor: median |A/A difference|, all rows",
-        )
+        (fmt_pct(_abs_median(aa), signed=False), "run noise floor: median |A/A difference|, all rows")
     ]
     for key in ("throughput", "p50_1user"):
-        sel = aa[aa["headline"] == key]
-        if not sel.empty:
-            items.append(
-                (
-                    fmt_pct(float(sel["rel_diff_pct"].abs().median()), signed=False),
-                    f"{_BY_KEY[key].label}: median |A/A difference|",
-                )
-            )
+        sel = [r for r in aa if r.headline == key]
+        if sel:
+            label = f"{_BY_KEY[key].label}: median |A/A difference|"
+            items.append((fmt_pct(_abs_median(sel), signed=False), label))
+    groups: dict[tuple[str, str, str, str], list[AARow]] = {}
+    for r in aa:
+        groups.setdefault((r.client, r.scenario, r.profile, r.headline), []).append(r)
     rows = []
-    for (client, scenario, profile, key), group in aa.groupby(
-        ["client", "scenario", "profile", "headline"], sort=True
-    ):
-        values = group["rel_diff_pct"].abs()
-        significant = int(group["significant"].sum())
-        rows.append(
-            Row(
-                [
-                    client,
-                    f"{scenario} · {profile}",
-                    _BY_KEY[str(key)].label,
-                    len(group),
-                    f"{int(group['n_odd'].iloc[0])} / {int(group['n_even'].iloc[0])}",
-                    fmt_pct(float(values.median()), signed=False),
-                    fmt_pct(float(values.max()), signed=False),
-                    significant,
-                ],
-                "marked" if significant else "",
-            )
-        )
-    per_client = table(
-        [
-            "client",
-            "scenario · profile",
-            "metric",
-            "rows",
-            "n (odd / even)",
-            "median |Δ|",
-            "max |Δ|",
-            "significant",
-        ],
-        rows,
-        numeric=(3, 4, 5, 6, 7),
-        caption="Per client: A/A differences over operations (p50) or for the whole cell "
-        "(throughput). “significant” counts A/A rows with a verdict — with 3 vs 2 repetitions the "
-        "smallest p is 0.2, so none can be.",
+    for (client, scenario, profile, key), group in sorted(groups.items()):
+        significant = sum(r.significant for r in group)
+        sizes = f"{group[0].n_odd} / {group[0].n_even}"
+        spread = [
+            fmt_pct(_abs_median(group), signed=False),
+            fmt_pct(max(abs(r.rel_diff_pct) for r in group), signed=False),
+        ]
+        cells = [
+            client,
+            f"{scenario} · {profile}",
+            _BY_KEY[key].label,
+            len(group),
+            sizes,
+            *spread,
+            significant,
+        ]
+        rows.append(Row(cells, "marked" if significant else ""))
+    n_odd, n_even = min((r.n_odd, r.n_even) for r in aa)
+    head = [
+        "client",
+        "scenario · profile",
+        "metric",
+        "rows",
+        "n (odd / even)",
+        "median |Δ|",
+        "max |Δ|",
+        "significant",
+    ]
+    caption = (
+        "Per client: A/A differences over operations (p50) or for the whole cell (throughput). “significant” "
+        f"counts A/A rows with a verdict; with {n_odd} vs {n_even} repetitions the smallest possible p is "
+        f"{fmt_p(_min_p(n_odd, n_even))}."
     )
+    per_client = table(head, rows, numeric=(3, 4, 5, 6, 7), caption=caption)
     detail_rows = [
         Row(
             [
                 r.client,
                 r.label,
                 r.operation,
-                fmt_pct(float(r.rel_diff_pct)),
-                fmt_ci(float(r.ci_low_pct), float(r.ci_high_pct), pct=True),
-                fmt_p(float(r.p_value)),
+                fmt_pct(r.rel_diff_pct),
+                fmt_ci(r.ci_low_pct, r.ci_high_pct, pct=True),
+                fmt_p(r.p_value),
             ]
         )
-        for r in aa.itertuples()
+        for r in aa
     ]
-    detail = details(
-        "Every A/A row",
-        table(
-            ["client", "metric", "operation", "odd vs even", "95 % CI", "p"], detail_rows, numeric=(3, 4, 5)
-        ),
-    )
+    head = ["client", "metric", "operation", "odd vs even", "95 % CI", "p"]
+    detail = details("Every A/A row", table(head, detail_rows, numeric=(3, 4, 5)))
     return Section("noise", "A/A noise floor", join([intro, cards(items), per_client, detail]))
 
 

@@ -143,7 +143,8 @@ def _boot_block(data: RunData) -> tuple[Html, list[str]]:
     )
     div = "fig-boot-phases"
     fig_caption = (
-        "Boot phases per profile, between the median milestones of its boots (the bar ends at the ready marker). "
+        "Boot phases per profile, between the median milestones of its boots (the bar ends at the ready "
+        "marker). "
         "Emulated (TCG) boots are several times slower than KVM would be."
     )
     parts = [
@@ -248,33 +249,27 @@ def _per_profile(data: RunData, scenario: str) -> tuple[Html, list[Bar]]:
 
 
 def _profile_comparisons(data: RunData) -> Html:
-    cmp = data.comparisons
-    if cmp.empty:
-        return no_data("No profile-vs-host comparisons (needs the same client measured on both).")
-    rows_df = cmp[cmp["profile_a"] != cmp["profile_b"]]
-    if rows_df.empty:
-        return no_data("No profile-vs-host comparisons (needs the same client measured on both).")
     rows = []
-    for r in rows_df.itertuples():
-        rows.append(
-            Row(
-                [
-                    r.label,
-                    r.scenario,
-                    r.a if r.a == r.profile_a else r.profile_a,
-                    r.profile_b,
-                    r.operation,
-                    headline_format(str(r.headline), r.median_a),
-                    headline_format(str(r.headline), r.median_b),
-                    fmt_pct(float(r.rel_diff_pct)),
-                    fmt_p(float(r.p_value)),
-                    f"{r.n_a} / {r.n_b}",
-                    r.verdict,
-                    marks(gl=bool(r.generator_limited), steal=bool(r.flagged), tcg=bool(r.emulated)),
-                ],
-                "marked" if r.emulated or r.generator_limited else "",
-            )
-        )
+    for r in data.comparisons:
+        if r.profile_a == r.profile_b:
+            continue
+        cells = [
+            r.label,
+            r.scenario,
+            r.profile_a,
+            r.profile_b,
+            r.operation,
+            headline_format(r.headline, r.median_a),
+            headline_format(r.headline, r.median_b),
+            fmt_pct(r.rel_diff_pct),
+            fmt_p(r.p_value),
+            f"{r.n_a} / {r.n_b}",
+            r.verdict,
+            marks(gl=r.generator_limited, steal=r.flagged, tcg=r.emulated),
+        ]
+        rows.append(Row(cells, "marked" if r.emulated or r.generator_limited else ""))
+    if not rows:
+        return no_data("No profile-vs-host comparisons (needs the same client measured on both).")
     head = [
         "metric",
         "scenario",
@@ -289,13 +284,10 @@ def _profile_comparisons(data: RunData) -> Html:
         "verdict",
         "marks",
     ]
-    return table(
-        head,
-        rows,
-        numeric=(5, 6, 7, 8, 9),
-        caption="Each client on a VM profile against the same client "
-        "on the host (same verdict rules as the summary).",
+    caption = (
+        "Each client on a VM profile against the same client on the host (same verdict rules as the summary)."
     )
+    return table(head, rows, numeric=(5, 6, 7, 8, 9), caption=caption)
 
 
 def vm_section(data: RunData) -> Section:

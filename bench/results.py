@@ -52,6 +52,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "steal_pct": ("%", "CPU time stolen by the hypervisor, all CPUs"),
     "target_call_rate": ("req/s", "open model: intended call rate"),
     "late_starts": ("steps", "open model: steps that started >1 ms after their intended time"),
+    "late_dispatches": ("steps", "open model: steps the generator itself dispatched >1 ms late"),
     "max_closed_rps": ("req/s", "highest closed-model throughput of the cell"),
     "floor_p50": ("µs", "loopback TCP round trip, median"),
     "floor_p99": ("µs", "loopback TCP round trip, 99th percentile"),
@@ -150,6 +151,7 @@ def _cell_rows(cell: dict[str, Any], ops: dict[str, Any]) -> list[dict[str, Any]
         if phase == "open":
             add(phase, level, "*", "target_call_rate", window.get("target_call_rate"), window)
             add(phase, level, "*", "late_starts", window.get("late_starts"), window)
+            add(phase, level, "*", "late_dispatches", window.get("late_dispatches"), window)
     for operation, data in ops.get("wire", {}).items():
         if data["bytes_samples"]:
             add("wire", "", operation, "request_bytes", data["request_bytes"] / data["bytes_samples"], None)

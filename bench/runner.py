@@ -91,6 +91,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--locust-workers", type=int, default=0, help="closed model as locust master + N workers"
     )
     parser.add_argument(
+        "--remote-workers",
+        type=int,
+        default=0,
+        help="locust workers on other machines to wait for (each cell)",
+    )
+    parser.add_argument(
+        "--master-bind", default="127.0.0.1", help="address the locust master listens on (remote workers)"
+    )
+    parser.add_argument(
+        "--master-port", type=int, default=0, help="locust master port (fixed for remote workers)"
+    )
+    parser.add_argument(
         "--request-timeout",
         type=float,
         default=10.0,
@@ -286,7 +298,9 @@ class Run:
         result = run_guest_block(
             block, self.dir / f".guest-{profile}-{number}", uri=self.options.get("libvirt_uri")
         )
-        write_json(guests / f"{profile}-{number}.json", {"cells": [s.cell_id for s in block], **result.guest})
+        firmware = result.accel.get("firmware")
+        record = {"cells": [s.cell_id for s in block], "firmware": firmware, **result.guest}
+        write_json(guests / f"{profile}-{number}.json", record)
         if result.accel:
             self.manifest.setdefault("accel", {})[profile] = result.accel
             write_json(self.dir / "manifest.json", self.manifest)
@@ -321,7 +335,11 @@ class Run:
             )
             append_line(self.dir / "cells.jsonl", outcome.record())
             outcomes.append(outcome)
-        shutil.rmtree(self.dir / f".guest-{profile}-{number}", ignore_errors=True)
+        batch = self.dir / f".guest-{profile}-{number}"
+        if (batch / "vm-guest").is_dir():
+            # Domain XML, serial log and QEMU log of this guest stay beside its results.
+            shutil.move(str(batch / "vm-guest"), guests / f"{profile}-{number}")
+        shutil.rmtree(batch, ignore_errors=True)
         return outcomes
 
     def _run_with_reruns(self, spec: CellSpec) -> CellOutcome:

@@ -127,12 +127,15 @@ def _top_level(frame: pd.DataFrame, phase: str) -> str:
 def headline_values(tidy: pd.DataFrame, headline: Headline) -> pd.DataFrame:
     """One row per (client, scenario, profile, operation, repetition) with the headline's value."""
     ok = tidy[(tidy["status"] == "ok") & (tidy["kind"] == "load")]
-    level = headline.level
-    if level == "top":
-        level = _top_level(ok, headline.phase)
     sel = ok[(ok["phase"] == headline.phase) & (ok["metric"] == headline.metric)]
-    if level:
-        sel = sel[sel["level"] == level]
+    if headline.level == "top":
+        # The highest ramp level each profile reached (guests ramp less far than the host).
+        parts = [
+            group[group["level"] == _top_level(group, headline.phase)] for _, group in sel.groupby("profile")
+        ]
+        sel = pd.concat(parts) if parts else sel
+    elif headline.level:
+        sel = sel[sel["level"] == headline.level]
     whole_cell = sel["operation"] == "*"
     return sel[~whole_cell] if headline.per_operation else sel[whole_cell]
 

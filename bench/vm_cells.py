@@ -53,7 +53,7 @@ def run_guest_block(specs: list[CellSpec], batch_dir: Path, *, uri: str | None) 
     except VmError as exc:
         reason = f"{type(exc).__name__}: {exc}"
         return GuestBlockResult({}, {s.cell_id: reason for s in specs}, {"error": reason}, {})
-    record = run.as_record()
+    record = {**run.as_record()}
     outputs: dict[str, Path] = {}
     reasons: dict[str, str] = {}
     done = _done_cells(batch_dir / "done.jsonl")
@@ -65,7 +65,10 @@ def run_guest_block(specs: list[CellSpec], batch_dir: Path, *, uri: str | None) 
             reasons[spec.cell_id] = (
                 f"guest {run.domain}: {run.reason or 'the cell did not finish in the guest'}"
             )
+    from bench.vm import find_profile
+
     accel = {
+        "firmware": find_profile(profile).firmware,
         "accel": run.accel,
         "emulated": run.emulated,
         "reason": run.accel_reason,

@@ -14,6 +14,7 @@ from bench.clients import LibraryClient, make_client, protocol_of
 from bench.measure import Measurement
 from bench.micro.affinity import Placement
 from bench.micro.bare import start_bare
+from bench.micro.hostload import HostBusy, other_cpu_pct
 from bench.sysmetrics import Window
 from bench.targets_process import TargetProcess, start_target
 from bench.wiretap import Wiretap
@@ -33,7 +34,7 @@ __all__ = [
 
 DATASET = "small"
 KINDS = ("grpc", "rest", "rest-lean", "soap", "soap-lean")
-# The client used for setup calls (creating the loans a ReturnLoan round returns, …): the cheapest per protocol.
+# The client for setup calls (e.g. the loans a ReturnLoan round returns): the cheapest one per protocol.
 LEAN_KIND = {"grpc": "grpc", "rest": "rest-lean", "soap": "soap-lean"}
 WARMUP_CALLS = 200
 WARMUP_MAX_S = 0.5  # warm-up stops earlier on slow calls (a 1,000-book list over zeep takes ~0.1 s)
@@ -137,13 +138,15 @@ class WriteState:
         return self.helper.create_loan(self.user_id(), self.loan_book()).id
 
 
-# ---- cases --------------------------------------------------------------------------------------------------
+# ---- cases -------------------------------------------------------------------------------------------------
 def _expect(condition: bool, message: str) -> None:
     if not condition:
         raise AssertionError(message)
 
 
-def build_case(operation: str, client: LibraryClient, state: WriteState | None, size: int | None = None) -> Case:
+def build_case(
+    operation: str, client: LibraryClient, state: WriteState | None, size: int | None = None
+) -> Case:
     """The call for `operation` on `client`, sustainable across thousands of rounds.
 
     Reads use seeded records; writes use records created for them (unique ISBNs and e-mails, loans created in
@@ -160,29 +163,47 @@ def build_case(operation: str, client: LibraryClient, state: WriteState | None, 
         _expect(result is not None, f"{operation} returned nothing")
 
     if operation == "GetBook":
-        return Case(operation, c.get_book, None, 1, lambda b: _expect(b.id == SEEDED_ID, "wrong book"), (SEEDED_ID,))
+        return Case(
+            operation, c.get_book, None, 1, lambda b: _expect(b.id == SEEDED_ID, "wrong book"), (SEEDED_ID,)
+        )
     if operation == "GetUser":
-        return Case(operation, c.get_user, None, 1, lambda u: _expect(u.id == SEEDED_ID, "wrong user"), (SEEDED_ID,))
+        return Case(
+            operation, c.get_user, None, 1, lambda u: _expect(u.id == SEEDED_ID, "wrong user"), (SEEDED_ID,)
+        )
     if operation == "GetLoan":
-        return Case(operation, c.get_loan, None, 1, lambda x: _expect(x.id == SEEDED_ID, "wrong loan"), (SEEDED_ID,))
+        return Case(
+            operation, c.get_loan, None, 1, lambda x: _expect(x.id == SEEDED_ID, "wrong loan"), (SEEDED_ID,)
+        )
     if operation == "ListBooksByCategory":
         n = size or 1
         check = len_check(operation, n)
         return Case(operation, c.list_books_by_category, None, n, check, (category_name(n),))
     if operation == "GetOverdueLoans":
-        return Case(operation, c.get_overdue_loans, None, None, lambda loans: _expect(len(loans) > 0, "no overdue loans"))
+        return Case(
+            operation,
+            c.get_overdue_loans,
+            None,
+            None,
+            lambda loans: _expect(len(loans) > 0, "no overdue loans"),
+        )
     s = needs_state()
     if operation == "AddBook":
         return Case(operation, c.add_book, lambda: ((s.new_book(),), {}), 1, one)
     if operation == "DeleteBook":
-        return Case(operation, c.delete_book, lambda: ((s.helper.add_book(s.new_book()).id,), {}), 0, lambda r: None)
+        return Case(
+            operation, c.delete_book, lambda: ((s.helper.add_book(s.new_book()).id,), {}), 0, lambda r: None
+        )
     if operation == "AddUser":
         return Case(operation, c.add_user, lambda: ((s.new_user(),), {}), 1, one)
     if operation == "CreateLoan":
         return Case(operation, c.create_loan, lambda: ((s.user_id(), s.loan_book()), {}), 1, one)
     if operation == "ReturnLoan":
         return Case(
-            operation, c.return_loan, lambda: ((s.new_loan(),), {}), 1, lambda x: _expect(x.status == "RETURNED", "open")
+            operation,
+            c.return_loan,
+            lambda: ((s.new_loan(),), {}),
+            1,
+            lambda x: _expect(x.status == "RETURNED", "open"),
         )
     if operation == "BulkAddBooks":
         batch = size or BULK_SIZE
@@ -213,9 +234,9 @@ def len_check(operation: str, n: int) -> Callable[[Any], None]:
     return check
 
 
-# ---- servers and clients ------------------------------------------------------------------------------------
+# ---- servers and clients -----------------------------------------------------------------------------------
 class ServerPool:
-    """Targets (`grpc`, `rest`, `soap`) and bare stacks (`bare-grpc`, …) started on first use, on the target CPU."""
+    """Targets (`grpc`, `rest`, `soap`) and bare stacks (`bare-grpc`, …), started on first use."""
 
     def __init__(self, placement: Placement) -> None:
         self.placement = placement
@@ -271,7 +292,9 @@ class Micro:
             target = self.servers.get(server)
             tap = Wiretap((target.host, target.port))
             records: list[Measurement] = []
-            client = make_client(kind, tap.address, timeout_s=30.0, hook=records.append, byte_counter=tap.counts)
+            client = make_client(
+                kind, tap.address, timeout_s=30.0, hook=records.append, byte_counter=tap.counts
+            )
             self._tapped[key] = _Tapped(client, tap, records)
         return self._tapped[key]
 
@@ -292,7 +315,9 @@ class Micro:
         self._tapped.clear()
 
     # ---- one benchmark ------------------------------------------------------------------------------------
-    def run(self, benchmark: Benchmark, *, kind: str, operation: str, size: int | None = None, bare: bool = False) -> None:
+    def run(
+        self, benchmark: Benchmark, *, kind: str, operation: str, size: int | None = None, bare: bool = False
+    ) -> None:
         protocol = protocol_of(kind)
         server = f"bare-{protocol}" if bare else protocol
         state = self.state(server)
@@ -319,7 +344,7 @@ class Micro:
             return
         per_call_s, warm_calls = warm_up(case)
         rounds = max(self.min_rounds, min(MAX_ROUNDS, math.ceil(self.max_time_s / per_call_s)))
-        with Window(target.pid) as window:
+        with Window(target.pid) as window, HostBusy() as busy:
             result = (
                 benchmark.pedantic(case.call, setup=case.setup, rounds=rounds)
                 if case.setup is not None
@@ -331,6 +356,16 @@ class Micro:
             warmup_calls=warm_calls,
             rounds=rounds,
             steal_pct=round(window.result.steal_pct, 2),
+            # Other processes' CPU use (e.g. other benchmarks on a shared host), in % of one CPU.
+            other_cpu_pct=round(
+                other_cpu_pct(
+                    busy.seconds,
+                    window.result.target_cpu_s,
+                    window.result.generator_cpu_s,
+                    window.result.wall_s,
+                ),
+                1,
+            ),
             # Setup calls (new loans, books) also run on the target inside the window: only clean cases count.
             target_cpu_us_per_call=(
                 round(1e6 * window.result.target_cpu_s / rounds, 1) if case.setup is None else None
@@ -359,7 +394,7 @@ def wire_bytes(case: Case, records: list[Measurement]) -> WireBytes:
 
 
 def warm_up(case: Case) -> tuple[float, int]:
-    """Up to WARMUP_CALLS calls (at most ~WARMUP_MAX_S); returns the median call time and the number of calls."""
+    """Up to WARMUP_CALLS calls (at most ~WARMUP_MAX_S); returns the median call time and the call count."""
     times: list[float] = []
     start = time.perf_counter()
     for _ in range(WARMUP_CALLS):

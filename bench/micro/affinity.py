@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ class Placement:
 
 
 def choose_placement(target: str = "auto", generator: str = "auto") -> Placement:
-    """'auto' puts the target on the last usable CPU and the generator on the first (as the locustfile does)."""
+    """'auto': the target on the last usable CPU, the generator on another (as the locustfile does)."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2 and target == "auto" and generator == "auto":
         return Placement(None, None)
@@ -66,7 +67,5 @@ class Pinning:
     @staticmethod
     def _apply(cpus: set[int]) -> None:
         for tid in _thread_ids():
-            try:
+            with contextlib.suppress(ProcessLookupError):  # the thread ended between listing and pinning
                 os.sched_setaffinity(tid, cpus)
-            except ProcessLookupError:
-                pass  # the thread ended between listing and pinning

@@ -93,7 +93,9 @@ def _serve_grpc(host: str, port: int, on_ready: OnReady) -> None:
 
     handlers = {
         "GetBook": grpc.unary_unary_rpc_method_handler(
-            get_book, request_deserializer=pb.GetBookRequest.FromString, response_serializer=pb.Book.SerializeToString
+            get_book,
+            request_deserializer=pb.GetBookRequest.FromString,
+            response_serializer=pb.Book.SerializeToString,
         ),
         "ListBooksByCategory": grpc.unary_stream_rpc_method_handler(
             list_books,
@@ -156,8 +158,11 @@ def _serve_rest(host: str, port: int, on_ready: OnReady) -> None:
 
 
 # ---- soap -------------------------------------------------------------------------------------------------
-def bare_soap_application() -> Any:
-    """Stock spyne (no hardening, no core, no fault mapping) with the target's message shapes."""
+def bare_soap_application(books_by_category: dict[str, list[Book]] | None = None) -> Any:
+    """Stock spyne (no hardening, no core, no fault mapping) with the target's message shapes.
+
+    ListBooksByCategory answers from `books_by_category` (default: the seeded dataset's categories).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # spyne 2.14 imports the deprecated `cgi`
         from spyne import Application, ServiceBase, rpc
@@ -185,7 +190,7 @@ def bare_soap_application() -> Any:
         )
 
     book = reference_book()
-    lists = reference_books()
+    lists = reference_books() if books_by_category is None else books_by_category
     books_out = BookType.customize(min_occurs=0, max_occurs="unbounded", nillable=False)
 
     class BareLibrary(ServiceBase):
@@ -200,7 +205,11 @@ def bare_soap_application() -> Any:
             return lists.get(category, [])
 
     return Application(
-        [BareLibrary], tns=TNS, name="LibraryService", in_protocol=Soap11(validator="lxml"), out_protocol=Soap11()
+        [BareLibrary],
+        tns=TNS,
+        name="LibraryService",
+        in_protocol=Soap11(validator="lxml"),
+        out_protocol=Soap11(),
     )
 
 
@@ -264,7 +273,13 @@ def start_bare(stack: str, *, cpu: int | None = None, ready_timeout_s: float = 3
     """Start a bare server as a child process; returns when it printed READY (stop it with `.stop()`)."""
     if stack not in STACKS:
         raise ValueError(f"unknown bare stack {stack!r}; choose one of {', '.join(STACKS)}")
-    argv = [sys.executable, "-m", "bench.micro.bare", stack, *(["--cpu", str(cpu)] if cpu is not None else [])]
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.micro.bare",
+        stack,
+        *(["--cpu", str(cpu)] if cpu is not None else []),
+    ]
     fd, name = tempfile.mkstemp(prefix=f"bare-{stack}-", suffix=".stderr")
     stderr_path = Path(name)
     # A file, not a pipe: nobody reads stderr while benchmarks run, and a full pipe would stall the server.
@@ -307,7 +322,9 @@ def _ready_line(process: subprocess.Popen[bytes], timeout_s: float, stderr_path:
             if not chunk:
                 process.wait()
                 tail = stderr_path.read_bytes()[-2000:].decode(errors="replace")
-                raise TargetStartError(f"bare server exited with code {process.returncode} before READY:\n{tail}")
+                raise TargetStartError(
+                    f"bare server exited with code {process.returncode} before READY:\n{tail}"
+                )
             buffer += chunk
     return buffer.split(b"\n", 1)[0].decode()
 

@@ -13,6 +13,12 @@ import pytest
 from bench.micro._support import Micro, ServerPool
 from bench.micro.affinity import Pinning, Placement, choose_placement
 
+# Targets are started with fork (targets_process passes a preexec_fn), and grpc's C-core fork handlers then
+# restart its event-engine poller in the child, which aborts ("epoll_wait error: Bad file descriptor",
+# SIGABRT) when the child closes its inherited descriptors before exec: seen here when a REST target was
+# started after gRPC benchmarks. Read once, when gRPC initialises: set before any test imports grpc.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 # Applied only when the option was not given (command line, PYTEST_ADDOPTS or ini addopts): the full suite has
 # ~110 benchmarks, and pytest-benchmark's 1 s per benchmark plus its calibration would take several minutes.
 _DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -52,8 +58,19 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     """Stack versions and the protobuf backend (DESIGN.md: record them with every result)."""
     from google.protobuf.internal import api_implementation
 
-    versions = {}
-    for package in ("grpcio", "protobuf", "uvicorn", "starlette", "fastapi", "spyne", "cheroot", "zeep", "httpx", "orjson"):
+    versions: dict[str, str | None] = {}
+    for package in (
+        "grpcio",
+        "protobuf",
+        "uvicorn",
+        "starlette",
+        "fastapi",
+        "spyne",
+        "cheroot",
+        "zeep",
+        "httpx",
+        "orjson",
+    ):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -83,8 +100,14 @@ def micro(placement: Placement, request: pytest.FixtureRequest) -> Iterator[Micr
 
     config = request.config
     enabled = not config._benchmarksession.disabled  # type: ignore[attr-defined]
-    if enabled and api_implementation.Type() == "python" and not os.environ.get("BENCH_ALLOW_PYTHON_PROTOBUF"):
-        pytest.skip("protobuf runs on its pure-Python backend; set BENCH_ALLOW_PYTHON_PROTOBUF=1 to measure anyway")
+    if (
+        enabled
+        and api_implementation.Type() == "python"
+        and not os.environ.get("BENCH_ALLOW_PYTHON_PROTOBUF")
+    ):
+        pytest.skip(
+            "protobuf runs on its pure-Python backend; set BENCH_ALLOW_PYTHON_PROTOBUF=1 to measure anyway"
+        )
     servers = ServerPool(placement)
     state = Micro(
         servers,

@@ -54,35 +54,23 @@ def _unary_request(method: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[An
 
 
 def _unary_request_stream_response(
-    method: Callable[[Any, Any], AsyncIterator[Any]],
-) -> Callable[[Any, Any], AsyncIterator[Any]]:
-    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+    method: Callable[[Any, Any], Awaitable[None]],
+) -> Callable[[Any, Any], Awaitable[None]]:
+    # The streaming methods write with context.write and return None: grpc.aio tells the handler shapes
+    # apart by inspection (coroutine function vs async generator), and these stay coroutine functions.
+    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         if isinstance(request, _Malformed):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
-        async for item in method(request, context):
-            yield item
+        await method(request, context)
 
     return handler
 
 
-def _stream_request_unary_response(
+def _stream_request(
     method: Callable[[Any, Any], Awaitable[Any]],
 ) -> Callable[[Any, Any], Awaitable[Any]]:
-    # grpc.aio inspects handlers (coroutine function vs async generator), so each shape needs its own wrapper.
     async def handler(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         return await method(_checked_stream(requests), context)
-
-    return handler
-
-
-def _stream_request_stream_response(
-    method: Callable[[Any, Any], AsyncIterator[Any]],
-) -> Callable[[Any, Any], AsyncIterator[Any]]:
-    async def handler(
-        requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[Any]:
-        async for item in method(_checked_stream(requests), context):
-            yield item
 
     return handler
 
@@ -95,13 +83,9 @@ def register_library_service(servicer: object, server: grpc.aio.Server) -> None:
         decode = _safe_decoder(library_pb2.__dict__[method.input_type.name])
         encode = library_pb2.__dict__[method.output_type.name].SerializeToString
         if method.client_streaming and method.server_streaming:
-            handler = grpc.stream_stream_rpc_method_handler(
-                _stream_request_stream_response(behaviour), decode, encode
-            )
+            handler = grpc.stream_stream_rpc_method_handler(_stream_request(behaviour), decode, encode)
         elif method.client_streaming:
-            handler = grpc.stream_unary_rpc_method_handler(
-                _stream_request_unary_response(behaviour), decode, encode
-            )
+            handler = grpc.stream_unary_rpc_method_handler(_stream_request(behaviour), decode, encode)
         elif method.server_streaming:
             handler = grpc.unary_stream_rpc_method_handler(
                 _unary_request_stream_response(behaviour), decode, encode

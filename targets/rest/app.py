@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,9 +26,15 @@ from targets.core.models import NewBook, NewUser, StatusUpdate
 from targets.core.service import LibraryService
 from targets.limits import LIMITS
 from targets.rest import schemas
-from targets.rest.decoding import decode_json, decode_ndjson, path_id
+from targets.rest.decoding import decode_json, decode_ndjson, path_id, query_text
 from targets.rest.middleware import BodyLimitMiddleware
-from targets.rest.problems import RequestRejected, on_http_exception, on_library_error, on_unexpected_error
+from targets.rest.problems import (
+    RequestRejected,
+    on_client_disconnect,
+    on_http_exception,
+    on_library_error,
+    on_unexpected_error,
+)
 from targets.rest.responses import JsonRecordResponse, NdjsonResponse
 from targets.rest.wire import JSON, NDJSON, PROBLEM_JSON
 
@@ -75,7 +81,7 @@ class _Endpoints:
         return Response(status_code=204)
 
     async def list_books_by_category(self, request: Request) -> Response:
-        category = request.query_params.get("category")
+        category = query_text(request.scope["query_string"], "category")
         if category is None:
             raise RequestRejected("query parameter 'category' is required", status=422)
         return NdjsonResponse(self._service.list_books_by_category(category))
@@ -337,6 +343,7 @@ def create_app(service: LibraryService) -> FastAPI:
     _add_docs(app)
     app.add_exception_handler(LibraryError, on_library_error)
     app.add_exception_handler(HTTPException, on_http_exception)
+    app.add_exception_handler(ClientDisconnect, on_client_disconnect)
     app.add_exception_handler(Exception, on_unexpected_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=LIMITS.max_body_bytes)
     return app

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import TypeVar
+from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
 
 from targets.rest.problems import RequestRejected
 
-__all__ = ["decode_json", "decode_ndjson", "path_id"]
+__all__ = ["decode_json", "decode_ndjson", "path_id", "query_text"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -47,6 +48,20 @@ def path_id(name: str, text: str) -> int:
     if len(text) > _MAX_ID_DIGITS:
         raise RequestRejected(f"{name} is out of range ({len(text)} digits)")
     return int(text)
+
+
+def query_text(query_string: bytes, name: str) -> str | None:
+    """Query parameter `name` percent-decoded as strict UTF-8, None when absent; repeated, the last one wins.
+
+    Starlette's `query_params` turns invalid UTF-8 into U+FFFD, so `?category=%FF` would be served as another
+    category; gRPC and SOAP refuse invalid UTF-8 as InvalidArgument, and so does this.
+    """
+    try:
+        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise RequestRejected("the query string is not valid UTF-8 after percent-decoding") from None
+    values = [value for key, value in pairs if key == name]
+    return values[-1] if values else None
 
 
 def _rejection(exc: ValidationError, where: str) -> RequestRejected:

@@ -28,6 +28,7 @@ from targets.rest.wire import PROBLEM_JSON, problem_to_json
 __all__ = [
     "STATUS_FOR_KIND",
     "RequestRejected",
+    "on_client_disconnect",
     "on_http_exception",
     "on_library_error",
     "on_unexpected_error",
@@ -77,6 +78,13 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
         return problem_response(ErrorKind.INVALID_ARGUMENT, 405, detail, headers={"Allow": allowed})
     kind = ErrorKind.INTERNAL if exc.status_code >= 500 else ErrorKind.INVALID_ARGUMENT
     return problem_response(kind, exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def on_client_disconnect(request: Request, exc: Exception) -> Response:
+    # The client left while its body was being read (or the server closed on it after a framing error, see
+    # protocol.py). Nobody is left to answer and nothing went wrong here; as an unexpected error it would
+    # log a traceback per request, which a client could repeat at will.
+    return problem_response(ErrorKind.INVALID_ARGUMENT, 400, "the client disconnected before the body ended")
 
 
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:

@@ -93,9 +93,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         delay = self.idle_timeout_s - silent_s if self._receiving else self.idle_timeout_s
         self._idle_timer = self.loop.call_later(max(delay, 0.001), self._check_idle)
 
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers a request httptools cannot parse (conflicting Content-Length/Transfer-Encoding,
+        # bad bytes in the head, an unknown method, an HTTP/2 preface) in text/plain; every error of this
+        # target is problem+json (DESIGN.md error table), so these get one too.
+        self._refuse(400, ErrorKind.INVALID_ARGUMENT, f"malformed HTTP/1.1 request: {msg}")
+
     def _refuse(self, status: int, kind: ErrorKind, detail: str) -> None:
         """Answer with a problem and close, unless a response is already under way (then only close)."""
-        if self.cycle is None or self.cycle.response_complete:
+        # A cycle whose response has not started yet (its body was still arriving) can still be answered.
+        if self.cycle is None or not self.cycle.response_started or self.cycle.response_complete:
             body = orjson.dumps(problem_to_json(kind, status, detail))
             head = [STATUS_LINE[status]]
             for name, value in self.server_state.default_headers:

@@ -1,4 +1,4 @@
-"""A deliberately dumb HTTP/2 client over a raw socket: sends any frame, even invalid ones, and reads answers."""
+"""A dumb HTTP/2 client over a raw socket: sends any frame, even invalid ones, and reads answers."""
 
 from __future__ import annotations
 
@@ -99,7 +99,8 @@ class H2Connection:
         self.send_raw(PREFACE + frame.serialize())
 
     def header_block(self, headers: Sequence[tuple[str, str]] | Sequence[tuple[bytes, bytes]]) -> bytes:
-        return bytes(self.encoder.encode(list(headers)))
+        # No Huffman coding: it is pure Python in hpack and far too slow for megabyte-sized header blocks.
+        return bytes(self.encoder.encode(list(headers), huffman=False))
 
     def grpc_headers(
         self,
@@ -137,7 +138,9 @@ class H2Connection:
             frame.flags.add("END_STREAM")
         return frame
 
-    def send_data(self, stream_id: int, payload: bytes, *, end_stream: bool = False, max_frame: int = 16384) -> None:
+    def send_data(
+        self, stream_id: int, payload: bytes, *, end_stream: bool = False, max_frame: int = 16384
+    ) -> None:
         """DATA frames no larger than the default SETTINGS_MAX_FRAME_SIZE."""
         chunks = [payload[i : i + max_frame] for i in range(0, len(payload), max_frame)] or [b""]
         frames = [self.data(stream_id, c) for c in chunks]
@@ -145,9 +148,17 @@ class H2Connection:
             frames[-1].flags.add("END_STREAM")
         self.send(*frames)
 
-    def unary(self, stream_id: int, path: str, message: bytes, **options: str) -> None:
+    def unary(
+        self,
+        stream_id: int,
+        path: str,
+        message: bytes,
+        *,
+        content_type: str = "application/grpc",
+        extra: Iterable[tuple[str, str]] = (),
+    ) -> None:
         """HEADERS + one length-prefixed message + END_STREAM: a complete unary request."""
-        self.open_stream(stream_id, self.grpc_headers(path, **options))
+        self.open_stream(stream_id, self.grpc_headers(path, content_type=content_type, extra=extra))
         self.send_data(stream_id, grpc_frame(message), end_stream=True)
 
     # ---- receiving -----------------------------------------------------------------------------------
@@ -250,7 +261,9 @@ class H2Connection:
         ids = list(stream_ids)
         for i in ids:
             self.streams.setdefault(i, StreamResult())
-        self.pump(timeout_s, until=lambda: all(self.streams[i].finished for i in ids) or self.goaway is not None)
+        self.pump(
+            timeout_s, until=lambda: all(self.streams[i].finished for i in ids) or self.goaway is not None
+        )
         return {i: self.streams[i] for i in ids}
 
     def wait_closed(self, timeout_s: float) -> bool:

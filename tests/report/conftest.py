@@ -1,4 +1,4 @@
-"""Fixtures for the report tests: one small real run per session (two clients, two repetitions, short windows)."""
+"""Fixtures for the report tests: one small real run per session (two clients, two short repetitions)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,25 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real `bench run` (grpc and rest-lean, 2 repetitions of 0.5 s windows); tests copy it before changing it."""
+    """A real `bench run`: grpc and rest-lean, 2 repetitions, 0.5 s windows (tests change only copies)."""
     results = tmp_path_factory.mktemp("results")
-    argv = [sys.executable, "-m", "bench.cli", "run", "--clients", "grpc,rest-lean", "--repeats", "2",
-            "--duration", "0.5", "--results-dir", str(results), "--no-report", "--seed", "3"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.cli",
+        "run",
+        "--clients",
+        "grpc,rest-lean",
+        "--repeats",
+        "2",
+        "--duration",
+        "0.5",
+        "--results-dir",
+        str(results),
+        "--no-report",
+        "--seed",
+        "3",
+    ]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     runs = [p for p in results.iterdir() if p.is_dir()]

@@ -75,7 +75,7 @@ def flag_cell(run: Path, cell_id: str, steal_pct: float) -> None:
 
 
 def add_vm_profile(run: Path, profile: str, *, skipped: str) -> None:
-    """Every local cell again as `profile` (emulated, one guest record), plus a guest block of a skipped profile."""
+    """Each local cell again as `profile` (emulated, 2 guests), plus a skipped profile's guest block."""
     records = read_index(run)
     plan = json.loads((run / "plan.json").read_text())
     new_ids = []
@@ -96,19 +96,40 @@ def add_vm_profile(run: Path, profile: str, *, skipped: str) -> None:
     (run / "plan.json").write_text(json.dumps(plan))
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["options"]["profiles"] = ["local", profile, skipped]
-    manifest["accel"] = {profile: {"accel": "tcg", "emulated": True, "reason": "KVM guests hang here",
-                                   "kernel_version": "6.1.0-test"}}  # fmt: skip
+    manifest["accel"] = {
+        profile: {
+            "accel": "tcg",
+            "emulated": True,
+            "reason": "KVM guests hang here",
+            "kernel_version": "6.1.0-test",
+        }
+    }
     (run / "manifest.json").write_text(json.dumps(manifest, indent=1))
     guests = run / "guests"
     guests.mkdir(exist_ok=True)
     for number, ready in ((1, 11.5), (2, 12.5)):
         record = {
-            "cells": new_ids, "profile": profile, "domain": f"bench-{profile}-{number}", "ok": True,
-            "reason": None, "accel": "tcg", "emulated": True, "create_s": 0.88, "firmware_s": 0.93,
-            "kernel_s": 0.96 if number == 1 else None, "kernel_main_s": 5.97, "init_s": 10.2, "ready_s": ready,
-            "guest_uptime_ready_s": 4.9, "failure": None, "poweroff_s": 100.0, "stopped_s": 101.0,
-            "host_steal_pct": 0.2, "wall_s": 101.5, "kernel_version": "6.1.0-test",
-        }  # fmt: skip
+            "cells": new_ids,
+            "profile": profile,
+            "domain": f"bench-{profile}-{number}",
+            "ok": True,
+            "reason": None,
+            "accel": "tcg",
+            "emulated": True,
+            "create_s": 0.88,
+            "firmware_s": 0.93,
+            "kernel_s": 0.96 if number == 1 else None,
+            "kernel_main_s": 5.97,
+            "init_s": 10.2,
+            "ready_s": ready,
+            "guest_uptime_ready_s": 4.9,
+            "failure": None,
+            "poweroff_s": 100.0,
+            "stopped_s": 101.0,
+            "host_steal_pct": 0.2,
+            "wall_s": 101.5,
+            "kernel_version": "6.1.0-test",
+        }
         (guests / f"{profile}-{number}.json").write_text(json.dumps(record))
     error = {
         "cells": [f"grpc-mixed-{skipped}-r1"],

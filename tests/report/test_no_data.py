@@ -78,10 +78,17 @@ def test_run_without_any_cell(run: Path) -> None:
     (run / "cells.jsonl").unlink()
     shutil.rmtree(run / "cells")
     document = build(run)
-    for anchor, text in (("verdicts", "No comparisons"), ("noise", "No A/A check"), ("spectra", "No open-model"),
-                         ("throughput", "No closed- or open-model"), ("wire", "No wire-bytes"),
-                         ("cpu", "No server CPU"), ("streaming", "No streamed operations"),
-                         ("floor", "No floor cells"), ("failures", "planned cells never finished")):  # fmt: skip
+    for anchor, text in (
+        ("verdicts", "No comparisons"),
+        ("noise", "No A/A check"),
+        ("spectra", "No open-model"),
+        ("throughput", "No closed- or open-model"),
+        ("wire", "No wire-bytes"),
+        ("cpu", "No server CPU"),
+        ("streaming", "No streamed operations"),
+        ("floor", "No floor cells"),
+        ("failures", "planned cells never finished"),
+    ):
         assert text in section(document, anchor), anchor
     assert 'name="report-figures" content=""' in document
 

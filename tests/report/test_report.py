@@ -32,7 +32,7 @@ def figure_ids(document: str) -> list[str]:
 
 
 def without_plotly_js(document: str) -> str:
-    """The document minus the inlined plotly.js bundle (which carries URL strings in code it never runs here)."""
+    """The document minus the inlined plotly.js bundle (it holds URL strings in code never run here)."""
     start = document.index('<script type="text/javascript">/**')
     end = document.index("</script>", start)
     return document[:start] + document[end:]
@@ -50,8 +50,19 @@ def test_writes_report_and_tidy_tables(report: Path) -> None:
     assert (report.parent / "tidy.parquet").stat().st_size > 0
     document = report.read_text()
     assert "could not be built" not in document
-    for section in ("verdicts", "claims", "noise", "spectra", "throughput", "wire", "cpu", "streaming", "floor",
-                    "failures", "manifest"):  # fmt: skip
+    for section in (
+        "verdicts",
+        "claims",
+        "noise",
+        "spectra",
+        "throughput",
+        "wire",
+        "cpu",
+        "streaming",
+        "floor",
+        "failures",
+        "manifest",
+    ):
         assert f'<section id="{section}">' in document
     assert '<section id="virtualization">' not in document  # a host-only run has no VM section
 
@@ -68,7 +79,7 @@ def test_rebuild_is_byte_identical(report: Path) -> None:
 
 
 def test_cli_rebuild_is_byte_identical(report: Path) -> None:
-    """`bench report <run_id> --results-dir` in a fresh interpreter (another hash seed) gives the same bytes."""
+    """`bench report <run_id> --results-dir` in a new interpreter (another hash seed): the same bytes."""
     first = report.read_bytes()
     argv = [
         sys.executable,
@@ -94,11 +105,18 @@ def test_plotly_js_is_inlined_exactly_once(report: Path) -> None:
 
 def test_nothing_would_be_fetched(report: Path) -> None:
     document = report.read_text()
-    for pattern in (r"<script[^>]+src=", r"<link\b", r"<img\b", r"<iframe\b", r"@import", r"url\(\s*['\"]?https?:",
-                    r"src\s*=\s*['\"]?(https?:)?//"):  # fmt: skip
+    for pattern in (
+        r"<script[^>]+src=",
+        r"<link\b",
+        r"<img\b",
+        r"<iframe\b",
+        r"@import",
+        r"url\(\s*['\"]?https?:",
+        r"src\s*=\s*['\"]?(https?:)?//",
+    ):
         assert not re.search(pattern, document, re.IGNORECASE), pattern
-    # Outside the plotly.js bundle there is no URL at all. Inside it, URLs only appear in code this report never
-    # runs: map tiles and styles, and the plotly.com logo link of the modebar (disabled: displaylogo=False).
+    # Outside the plotly.js bundle there is no URL at all. Inside it, URLs only appear in code this report
+    # never runs: map tiles and styles, and the plotly.com logo link of the modebar (displaylogo=False).
     assert not re.search(r"https?://|src\s*=|href\s*=\s*\"(?!#)", without_plotly_js(document), re.IGNORECASE)
 
 
@@ -115,8 +133,19 @@ def test_data_strings_are_escaped(real_run: Path, tmp_path: Path) -> None:
 def test_header_states_run_facts(report: Path) -> None:
     document = report.read_text()
     header = document[document.index('<header id="overview">') : document.index("</header>")]
-    for text in ("Run", "Status", "Started", "Git commit", "Host CPU", "Kernel", "Clients", "grpc, rest-lean",
-                 "Repetitions", "Placement", "target CPU"):  # fmt: skip
+    for text in (
+        "Run",
+        "Status",
+        "Started",
+        "Git commit",
+        "Host CPU",
+        "Kernel",
+        "Clients",
+        "grpc, rest-lean",
+        "Repetitions",
+        "Placement",
+        "target CPU",
+    ):
         assert text in header, text
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -217,3 +220,67 @@ def test_unwritable_results_dir_fails_before_any_work(tmp_path: Path) -> None:
         assert result.returncode != 0 and "cannot create" in result.stderr
     finally:
         locked.chmod(0o700)
+
+
+def _cell(run: Path, cell_id: str) -> dict[str, object]:
+    final = cells_by_id_(run)[cell_id]
+    path = run / "cells" / cell_id / f"attempt-{final['attempt']}" / "cell.json"
+    data: dict[str, object] = json.loads(path.read_text())
+    return data
+
+
+def cells_by_id_(run: Path) -> dict[str, dict[str, object]]:
+    return {str(c["cell_id"]): c for c in finals(run)}
+
+
+def test_closed_model_on_locust_master_and_local_workers(tmp_path: Path) -> None:
+    args = [
+        "--clients",
+        "rest-lean",
+        "--repeats",
+        "1",
+        "--duration",
+        "0.4",
+        "--locust-workers",
+        "2",
+        "--no-report",
+    ]
+    done = bench("run", *args, results=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (run,) = run_dirs(tmp_path)
+    cell = _cell(run, "rest-lean-mixed-local-r1")
+    assert cell["status"] == "ok", cell.get("reason")
+    closed = [w for w in cell["windows"] if w["phase"] == "closed"]  # type: ignore[union-attr,index]
+    assert all(w["requests"] > 0 for w in closed), "the workers' histograms reached the master"
+    logs = list((run / "cells" / "rest-lean-mixed-local-r1").glob("attempt-1/locust-worker-*.log"))
+    assert len(logs) == 2
+
+
+def test_remote_workers_connect_to_a_fixed_master_port(tmp_path: Path) -> None:
+    """A "remote" worker on loopback, started exactly as the README tells users to start one elsewhere."""
+    with socket_port() as port:
+        pass
+    worker = subprocess.Popen(
+        ["bash", "-c", f"while true; do {sys.executable} -m locust -f bench/locustfile.py --worker "
+         f"--master-host 127.0.0.1 --master-port {port} --scenario mixed --protocol rest-lean "
+         "--loglevel WARNING; sleep 0.2; done"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        args = ["--clients", "rest-lean", "--repeats", "1", "--duration", "0.4", "--no-report"]
+        done = bench("run", *args, "--remote-workers", "1", "--master-port", str(port), results=tmp_path)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+    assert done.returncode == 0, done.stderr
+    (run,) = run_dirs(tmp_path)
+    assert _cell(run, "rest-lean-mixed-local-r1")["status"] == "ok"
+
+
+@contextlib.contextmanager
+def socket_port() -> Iterator[int]:
+    """A port that was free a moment ago (the master binds it right after)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    yield port
