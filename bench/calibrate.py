@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bench.micro.affinity import Placement
+    from bench.targets_process import TargetProcess
 
 __all__ = [
     "GENERATOR_LIMIT_PCT",
@@ -48,7 +49,9 @@ PROTOCOLS = ("grpc", "rest", "soap")
 NATIVE_TOOL = {"grpc": "h2load", "rest": "wrk", "soap": "wrk"}
 LOCUST_KIND = {"grpc": "grpc", "rest": "rest-lean", "soap": "soap-lean"}
 GENERATOR_LIMIT_PCT = 90.0  # generator CPU at or above this share of its core: the generator limits the rate
-BUSY_HOST_PCT = 10.0  # other processes using more than this share of a CPU in a window: a shared, noisy host
+# Other processes using more than this share of a CPU during a window: a shared host that disturbs the figures
+# (they take CPU time from the pinned target and generator without it showing as steal).
+BUSY_HOST_PCT = 25.0
 GRPC_METHOD = "/library.v1.Library/GetBook"
 BOOK_ID = 1
 SETTLE_S = 0.5  # after locust's users are spawned: their first calls open connections, not measured
@@ -92,7 +95,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="re-run a window whose CPU steal exceeds this %% (default: 5)",
     )
     parser.add_argument(
-        "--steal-retries", type=int, default=1, help="re-runs of a noisy window before keeping it"
+        "--busy-threshold",
+        type=float,
+        default=BUSY_HOST_PCT,
+        help="re-run a window in which other processes used more than this %% of a CPU (default: 25)",
+    )
+    parser.add_argument(
+        "--reruns",
+        type=int,
+        default=1,
+        help="re-runs of a noisy window (steal or busy host) before keeping it",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the window order and of the bootstrap")
     parser.add_argument(
@@ -233,7 +245,13 @@ class Row:
     notes: list[str] = field(default_factory=list)
 
 
-def summarize(records: Sequence[dict[str, Any]], *, seed: int = 0, steal_threshold: float = 5.0) -> list[Row]:
+def summarize(
+    records: Sequence[dict[str, Any]],
+    *,
+    seed: int = 0,
+    steal_threshold: float = 5.0,
+    busy_threshold: float = BUSY_HOST_PCT,
+) -> list[Row]:
     """One row per protocol from the kept measured windows (superseded re-runs and warm-ups left out)."""
     import numpy as np
 
@@ -268,7 +286,7 @@ def summarize(records: Sequence[dict[str, Any]], *, seed: int = 0, steal_thresho
             row.notes.append(f"{row.native_tool} generator-limited")
         if row.steal_max_pct > steal_threshold:
             row.notes.append(f"noisy (steal > {steal_threshold:g} %)")
-        if row.other_cpu_median_pct > BUSY_HOST_PCT:
+        if row.other_cpu_median_pct > busy_threshold:
             row.notes.append(f"busy host (other processes ~{row.other_cpu_median_pct:.0f} % of a CPU)")
         if any(r["failures"] for r in mine):
             row.notes.append(
@@ -389,14 +407,16 @@ def measure_protocol(
     repeats: int,
     warmup_s: float,
     steal_threshold: float,
-    steal_retries: int,
+    reruns: int,
+    busy_threshold: float = math.inf,
     seed: int,
     progress: Callable[[dict[str, Any]], None] = lambda record: None,
 ) -> list[dict[str, Any]]:
     """Warm up each generator, then `repeats` rounds of one window per generator in a randomized order.
 
-    A window whose CPU steal is over the threshold is re-run up to `steal_retries` times; the earlier attempt
-    stays in the records, marked superseded, and the last attempt is kept even if it is still noisy.
+    A noisy window (CPU steal over `steal_threshold` %, or other processes over `busy_threshold` % of a CPU)
+    is re-run up to `reruns` times; earlier attempts stay in the records, marked superseded, and the last
+    attempt is kept even if it is still noisy (its `noise` field says why).
     """
     rng = random.Random(seed)
     names = list(generators)
@@ -411,15 +431,22 @@ def measure_protocol(
         order = names[:]
         rng.shuffle(order)
         for position, name in enumerate(order):
-            for attempt in range(steal_retries + 1):
+            for attempt in range(reruns + 1):
                 record = generators[name](duration_s)
-                noisy = record["steal_pct"] > steal_threshold
+                noise = (
+                    "steal"
+                    if record["steal_pct"] > steal_threshold
+                    else "busy"
+                    if record["other_cpu_pct"] > busy_threshold
+                    else None
+                )
                 record.update(
                     phase="measure",
                     repeat=repeat,
                     position=position,
                     attempt=attempt,
-                    superseded=noisy and attempt < steal_retries,
+                    noise=noise,
+                    superseded=noise is not None and attempt < reruns,
                 )
                 records.append(record)
                 progress(record)
@@ -460,7 +487,11 @@ def _window_record(
 
 def _progress(record: dict[str, Any]) -> None:
     label = "warm-up" if record["phase"] == "warmup" else f"r{record['repeat'] + 1}"
-    extra = " (superseded: steal)" if record["phase"] == "measure" and record["superseded"] else ""
+    extra = (
+        f" (noisy: {record['noise']}, re-run)"
+        if record["phase"] == "measure" and record["superseded"]
+        else ""
+    )
     print(
         f"  {record['protocol']:<5} {record['generator']:<7} {label:<8} {record['rps']:>9,.0f} req/s  "
         f"steal {record['steal_pct']:4.1f} %  generator CPU {record['generator_cpu_pct']:5.1f} %  "
@@ -475,7 +506,13 @@ class _Native:
     """wrk or h2load against one target, pinned with taskset; CPU from the child's rusage."""
 
     def __init__(
-        self, protocol: str, target: Any, *, args: argparse.Namespace, cpu: int | None, workdir: Path
+        self,
+        protocol: str,
+        target: TargetProcess,
+        *,
+        args: argparse.Namespace,
+        cpu: int | None,
+        workdir: Path,
     ) -> None:
         from bench.clients import make_client
         from bench.wiretap import Wiretap
@@ -586,7 +623,7 @@ def _tool_version(tool: str) -> str:
 class _Locust:
     """locust as a library (as bench/cell.py drives it), in this process, pinned to the generator CPU."""
 
-    def __init__(self, protocol: str, target: Any, *, users: int) -> None:
+    def __init__(self, protocol: str, target: TargetProcess, *, users: int) -> None:
         from locust.env import Environment
 
         from bench import locustfile as lf
@@ -681,7 +718,8 @@ def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Pl
                     repeats=args.repeats,
                     warmup_s=args.warmup,
                     steal_threshold=args.steal_threshold,
-                    steal_retries=args.steal_retries,
+                    busy_threshold=args.busy_threshold,
+                    reruns=args.reruns,
                     seed=args.seed + index,
                     progress=_progress,
                 )
@@ -708,7 +746,9 @@ def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Pl
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json is not None and records:
         write_records(args.json, records)
-    rows = summarize(records, seed=args.seed, steal_threshold=args.steal_threshold)
+    rows = summarize(
+        records, seed=args.seed, steal_threshold=args.steal_threshold, busy_threshold=args.busy_threshold
+    )
     print()
     print(format_table(rows))
     print(

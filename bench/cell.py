@@ -43,9 +43,10 @@ from bench.rawfiles import write_atomic
 from bench.recorder import OpStats, Recorder
 from bench.scenarios import load_scenarios
 from bench.sysmetrics import Window, WindowResult
-from bench.targets_process import TargetProcess, die_with_parent, start_target
+from bench.targets_process import TargetProcess, start_target
 from bench.wiretap import Wiretap
 from bench.workload import Workload
+from targets.lifetime import child_env, die_with_parent
 
 # Generator CPU at or above this share of one core: the client, not the server, limits the closed model.
 GENERATOR_LIMIT_PCT = 90.0
@@ -323,11 +324,9 @@ class LoadCell:
                 "WARNING",
             ]
             argv += ["--request-timeout", str(settings.request_timeout_s)]
-            env_vars = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            env_vars = child_env({**os.environ, "PYTHONUNBUFFERED": "1"})
             log = open(self.out / f"locust-worker-{i}.log", "ab")  # noqa: SIM115 - owned by the child
-            self.workers.append(
-                subprocess.Popen(argv, stdout=log, stderr=log, env=env_vars, preexec_fn=die_with_parent)
-            )
+            self.workers.append(subprocess.Popen(argv, stdout=log, stderr=log, env=env_vars))
             log.close()
         expected = local + remote
         if remote:
@@ -498,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, required=True, help="cell spec JSON (written by bench run)")
     parser.add_argument("--out", type=Path, required=True, help="directory for this cell's raw files")
     args = parser.parse_args(argv)
+    die_with_parent()
     spec = CellSpec.from_json(json.loads(args.spec.read_text()))
     return run_cell(spec, args.out)
 

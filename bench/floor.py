@@ -18,7 +18,7 @@ import time
 from hdrh.histogram import HdrHistogram
 
 from bench.recorder import new_histogram
-from bench.targets_process import die_with_parent
+from targets.lifetime import child_env, die_with_parent
 
 __all__ = ["measure_floor"]
 
@@ -26,6 +26,7 @@ PAYLOAD = b"x" * 64
 
 
 def _serve(cpu: int | None) -> int:
+    die_with_parent()
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -43,7 +44,7 @@ def measure_floor(*, round_trips: int, target_cpu: int | None, warmup: int = 200
     argv = [sys.executable, "-m", "bench.floor", "serve"] + (
         [] if target_cpu is None else ["--cpu", str(target_cpu)]
     )
-    server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+    server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=child_env())
     try:
         assert server.stdout is not None
         line = server.stdout.readline().split()

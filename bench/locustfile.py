@@ -36,6 +36,7 @@ from bench.recorder import Recorder  # noqa: E402
 from bench.scenarios import Scenario, load_scenarios  # noqa: E402
 from bench.targets_process import TargetProcess, start_target  # noqa: E402
 from bench.workload import Workload  # noqa: E402
+from targets.lifetime import die_with_parent  # noqa: E402
 
 log = logging.getLogger("bench.locust")
 
@@ -220,3 +221,4 @@ def _register_worker_messages(environment: Environment, runner: Any = None, **_:
             runner.send_message(DUMP_REPLY, {"pid": os.getpid(), "ops": Recorder.dump(ops)})
 
     runner.register_message(DUMP_REQUEST, dump)
+    die_with_parent()  # a local worker started by `bench run` ends with its cell (no-op for remote workers)

@@ -28,7 +28,7 @@ from typing import Any
 
 from bench.plan import CellSpec, MeasureSettings, expand_plan
 from bench.rawfiles import RawFileError, append_line, fsync_dir, write_json
-from bench.targets_process import die_with_parent
+from targets.lifetime import child_env
 
 __all__ = ["RESULTS_DIR", "CellOutcome", "Run", "add_arguments", "run"]
 
@@ -454,7 +454,7 @@ def _run_local_cell(spec_path: Path, out: Path, timeout_s: float) -> tuple[str, 
         # Own session: a hang or Ctrl-C ends the whole group. Death signal: if this runner is killed outright,
         # the cell (and, through its own death signal, its target) goes too instead of running on orphaned.
         process = subprocess.Popen(
-            argv, stdout=log, stderr=log, cwd=REPO, start_new_session=True, preexec_fn=die_with_parent
+            argv, stdout=log, stderr=log, cwd=REPO, start_new_session=True, env=child_env()
         )
     _current_cell = process
     try:

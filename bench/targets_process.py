@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import selectors
 import signal
@@ -14,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["TargetProcess", "TargetStartError", "die_with_parent", "start_target"]
+from targets.lifetime import child_env
+
+__all__ = ["TargetProcess", "TargetStartError", "start_target"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,16 +81,6 @@ class TargetProcess:
         self.stop()
 
 
-# Loaded in the parent: between fork and exec the child may only make a plain libc call.
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Child side of fork: ask Linux to SIGTERM the target if its parent dies (no orphaned targets)."""
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def start_target(
     protocol: str,
     *,
@@ -121,8 +112,7 @@ def start_target(
             stdout=subprocess.PIPE,
             stderr=stderr_file,
             cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=die_with_parent,
+            env=child_env({**os.environ, "PYTHONUNBUFFERED": "1"}),
         )
     try:
         line = _read_ready_line(process, ready_timeout_s, stderr_path, " ".join(argv))

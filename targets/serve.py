@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from targets.core import DATASETS, LibraryService, build_service, parse_clock
+from targets.lifetime import die_with_parent
 
 __all__ = ["PROTOCOLS", "add_arguments", "main", "ready_line", "run"]
 
@@ -65,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    die_with_parent()
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
     )

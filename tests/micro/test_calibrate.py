@@ -100,7 +100,7 @@ def test_noisy_windows_are_rerun_and_the_first_attempt_is_kept_as_superseded() -
         repeats=3,
         warmup_s=0.5,
         steal_threshold=5.0,
-        steal_retries=1,
+        reruns=1,
         seed=1,
     )
     assert [r["phase"] for r in records[:2]] == ["warmup", "warmup"]
@@ -120,6 +120,25 @@ def test_noisy_windows_are_rerun_and_the_first_attempt_is_kept_as_superseded() -
     assert "0.50 [0.50-0.50]" in format_table(rows)
 
 
+def test_windows_of_a_busy_host_are_rerun_too() -> None:
+    wrk = _fake("wrk", 1000.0, [])
+    records = measure_protocol(
+        {"wrk": wrk},
+        duration_s=1,
+        repeats=1,
+        warmup_s=0,
+        steal_threshold=5.0,
+        busy_threshold=0.5,  # the fake's other processes use 1 % of a CPU
+        reruns=2,
+        seed=0,
+    )
+    assert [(r["noise"], r["superseded"]) for r in records] == [
+        ("busy", True),
+        ("busy", True),
+        ("busy", False),
+    ]
+
+
 def test_window_order_is_randomized_but_reproducible() -> None:
     def order(seed: int) -> list[str]:
         records = measure_protocol(
@@ -128,7 +147,7 @@ def test_window_order_is_randomized_but_reproducible() -> None:
             repeats=8,
             warmup_s=0,
             steal_threshold=5.0,
-            steal_retries=0,
+            reruns=0,
             seed=seed,
         )
         return [r["generator"] for r in records]
