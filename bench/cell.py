@@ -35,7 +35,7 @@ import gevent
 from locust.env import Environment
 
 from bench.clients import make_client
-from bench.floor import measure_floor
+from bench.floor import cpu_probe, measure_floor
 from bench.measure import Measurement
 from bench.openloop import Slot, run_open_loop
 from bench.plan import CellSpec
@@ -179,10 +179,14 @@ class LoadCell:
             )
             workload = Workload(client, self.scenario, seed=self.spec.seed, slot=8)
             try:
-                for operation in self.scenario.operations:
-                    for _ in range(self.settings.wire_calls):
-                        with contextlib.suppress(Exception):  # recorded by the hook; the cell goes on
-                            workload.run(operation)
+                # A first sweep, not counted: it carries the connection's one-time bytes (HTTP/2 preface and
+                # settings, the first HPACK header entries), which are not what a call costs in steady state.
+                for sweep, calls in (("setup", 1), ("count", self.settings.wire_calls)):
+                    recorder.enabled = sweep == "count"
+                    for operation in self.scenario.operations:
+                        for _ in range(calls):
+                            with contextlib.suppress(Exception):  # recorded by the hook; the cell goes on
+                                workload.run(operation)
             finally:
                 client.close()
         self.ops["wire"] = Recorder.dump(recorder.reset())
@@ -435,8 +439,10 @@ def _free_port() -> int:
 def run_floor(spec: CellSpec) -> dict[str, Any]:
     with Window(None) as window:
         histogram = measure_floor(round_trips=spec.settings.floor_round_trips, target_cpu=spec.target_cpu)
+        probes = {"target": cpu_probe(spec.target_cpu), "generator": cpu_probe(spec.generator_cpu)}
     assert window.result is not None
     return {
+        "cpu_probe_us": probes,
         "floor_hdr": histogram.encode().decode(),
         "p50_us": histogram.get_value_at_percentile(50),
         "p99_us": histogram.get_value_at_percentile(99),

@@ -9,7 +9,7 @@ import pandas as pd
 from bench.results import load
 from bench.stats import HEADLINES, compare_arms, headline_values, verdict
 
-__all__ = ["compare_runs", "print_comparison"]
+__all__ = ["compare_runs", "host_speed", "print_comparison", "print_host_speed"]
 
 _KEY = ["client", "scenario", "profile", "operation"]
 
@@ -48,6 +48,16 @@ def compare_runs(run_a: Path, run_b: Path, *, seed: int = 0) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def host_speed(run: Path) -> dict[str, float]:
+    """Median CPU-probe time per side (µs) of a run's floor cells; empty for runs without probes."""
+    tidy = load(run)
+    probes = tidy[tidy["metric"].str.startswith("cpu_probe_")]
+    return {
+        str(k).removeprefix("cpu_probe_"): float(v)
+        for k, v in probes.groupby("metric")["value"].median().items()
+    }
 
 
 def print_comparison(table: pd.DataFrame, name_a: str, name_b: str, *, fail_pct: float | None) -> list[str]:
@@ -101,3 +111,13 @@ def print_comparison(table: pd.DataFrame, name_a: str, name_b: str, *, fail_pct:
     if regressions:
         console.print(f"[red]{len(regressions)} significant regression(s) beyond {fail_pct} %[/]")
     return regressions
+
+
+def print_host_speed(run_a: Path, run_b: Path) -> None:
+    """Warn when the host ran Python at a different speed in the two runs (CPU probe of the floor cells)."""
+    speed_a, speed_b = host_speed(run_a), host_speed(run_b)
+    for side in sorted(set(speed_a) & set(speed_b)):
+        change = 100.0 * (speed_b[side] - speed_a[side]) / speed_a[side]
+        note = "  <- differences of this size may be the host, not the code" if abs(change) >= 5 else ""
+        a, b = speed_a[side], speed_b[side]
+        print(f"host CPU probe ({side} CPU): A {a:.0f} µs, B {b:.0f} µs ({change:+.1f} %){note}")

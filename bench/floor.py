@@ -8,9 +8,11 @@ placement (cross-CPU wake-up dominates small-request latency on these machines; 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -20,9 +22,38 @@ from hdrh.histogram import HdrHistogram
 from bench.recorder import new_histogram
 from targets.lifetime import child_env, die_with_parent
 
-__all__ = ["measure_floor"]
+__all__ = ["cpu_probe", "measure_floor"]
 
 PAYLOAD = b"x" * 64
+
+
+def _probe_work() -> None:
+    records = [{"id": i, "title": "Silent River Night", "year": 1900 + i % 120} for i in range(200)]
+    json.loads(json.dumps({"books": records}))
+    sum(i * i for i in range(3000))
+
+
+def cpu_probe(cpu: int | None, *, rounds: int = 200) -> float:
+    """µs of a fixed pure-Python workload on `cpu` (25th percentile of `rounds`): how fast this host runs
+    Python right now. A low percentile, not the median: interruptions only ever add time.
+
+    Hosts drift between runs (other tenants, frequency) without showing CPU steal; comparing this probe
+    across runs tells whether a run-to-run difference may be the host rather than the code.
+    """
+    saved = os.sched_getaffinity(0)
+    try:
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+        for _ in range(5):
+            _probe_work()
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            _probe_work()
+            times.append(time.perf_counter() - start)
+    finally:
+        os.sched_setaffinity(0, saved)
+    return statistics.quantiles(times, n=4)[0] * 1e6
 
 
 def _serve(cpu: int | None) -> int:

@@ -45,7 +45,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from bench.compare import compare_runs, print_comparison
+    from bench.compare import compare_runs, print_comparison, print_host_speed
     from bench.results import run_dir
 
     try:
@@ -54,5 +54,6 @@ def compare(args: argparse.Namespace) -> int:
         print(f"bench compare: {exc}", file=sys.stderr)
         return 2
     table = compare_runs(a, b)
+    print_host_speed(a, b)
     regressions = print_comparison(table, a.name, b.name, fail_pct=args.fail_on_regression)
     return 1 if regressions else 0

@@ -56,6 +56,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "max_closed_rps": ("req/s", "highest closed-model throughput of the cell"),
     "floor_p50": ("µs", "loopback TCP round trip, median"),
     "floor_p99": ("µs", "loopback TCP round trip, 99th percentile"),
+    "cpu_probe_target": ("µs", "fixed pure-Python workload on the target CPU (host speed; lower is faster)"),
+    "cpu_probe_generator": ("µs", "fixed pure-Python workload on the generator CPU"),
 }
 
 
@@ -137,6 +139,8 @@ def _cell_rows(cell: dict[str, Any], ops: dict[str, Any]) -> list[dict[str, Any]
         window = windows.get(("floor", "tcp"))
         add("floor", "", "*", "floor_p50", cell["p50_us"], window)
         add("floor", "", "*", "floor_p99", cell["p99_us"], window)
+        for side, value in cell.get("cpu_probe_us", {}).items():
+            add("floor", "", "*", f"cpu_probe_{side}", value, window)
         return rows
     add("cell", "", "*", "max_closed_rps", cell.get("max_closed_rps"), None)
     for (phase, level), window in windows.items():

@@ -88,6 +88,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-reruns", type=int, default=1, help="re-runs of a cell above the steal threshold"
     )
     parser.add_argument(
+        "--rerun-budget",
+        type=float,
+        default=0.2,
+        help="re-runs allowed in the whole run, as a fraction of its cells (default 0.2): bounds the run's "
+        "length when the host is noisy; beyond it noisy cells are kept and flagged",
+    )
+    parser.add_argument(
         "--locust-workers", type=int, default=0, help="closed model as locust master + N workers"
     )
     parser.add_argument(
@@ -215,6 +222,7 @@ class Run:
             "seed": seed,
             "steal_threshold_pct": args.steal_threshold,
             "max_reruns": args.max_reruns,
+            "rerun_budget": max(0, round(args.rerun_budget * len(plan))),
             "settings": {p: v.__dict__ for p, v in settings.items()},
             "repeats_by_profile": repeats,
             "placement": {p: {"target_cpu": t, "generator_cpu": g} for p, (t, g) in placement.items()},
@@ -352,7 +360,7 @@ class Run:
         for attempt in range(first, first + attempts):
             outcome = self._attempt(spec, attempt)
             noisy = outcome.status == "ok" and outcome.max_steal_pct > threshold
-            last = attempt == first + attempts - 1
+            last = attempt == first + attempts - 1 or self._reruns_left() <= 0
             outcome.final = not noisy or last
             outcome.flagged = noisy and last
             append_line(self.dir / "cells.jsonl", outcome.record())
@@ -360,6 +368,14 @@ class Run:
                 break
         assert outcome is not None
         return outcome
+
+    def _reruns_left(self) -> int:
+        """Steal re-runs still allowed in this run (counted from the index, so a resume keeps the budget)."""
+        budget = int(self.options.get("rerun_budget", len(self.plan)))
+        index = self.dir / "cells.jsonl"
+        lines = index.read_text().splitlines() if index.exists() else []
+        used = sum(1 for line in lines if line.strip() and not json.loads(line).get("final", True))
+        return budget - used
 
     def _attempt(self, spec: CellSpec, attempt: int) -> CellOutcome:
         cell_dir = self.dir / "cells" / spec.cell_id

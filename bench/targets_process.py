@@ -15,7 +15,7 @@ from types import TracebackType
 
 from targets.lifetime import child_env
 
-__all__ = ["TargetProcess", "TargetStartError", "start_target"]
+__all__ = ["TargetProcess", "TargetStartError", "start_ready_process", "start_target"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +33,9 @@ class TargetProcess:
     argv: list[str] = field(default_factory=list)
     stderr_file: Path | None = None
     stderr_is_temp: bool = False
+    ready_line: str = ""
+    ready_after_s: float = 0.0
+    stdout_after_ready: bytes = b""  # anything printed after READY (collected when the process stops)
 
     @property
     def address(self) -> str:
@@ -51,16 +54,17 @@ class TargetProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, timeout_s: float = 10.0) -> int:
-        """SIGTERM, wait, SIGKILL if it lingers; returns the exit code. Only ever signals our own child."""
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> int:
+        """`sig` (SIGTERM), wait, SIGKILL if it lingers; returns the exit code. Only signals our own child."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
             try:
                 self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stdout is not None:
+        if self.process.stdout is not None and not self.process.stdout.closed:
+            self.stdout_after_ready += self.process.stdout.read()  # the process is gone: reads to EOF
             self.process.stdout.close()
         if self.stderr_is_temp and self.stderr_file is not None:
             self.stderr_file.unlink(missing_ok=True)
@@ -100,12 +104,21 @@ def start_target(
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
     argv += extra_args or []
+    return start_ready_process(argv, name=protocol, ready_timeout_s=ready_timeout_s, stderr_path=stderr_path)
+
+
+def start_ready_process(
+    argv: list[str], *, name: str, ready_timeout_s: float = 20.0, stderr_path: Path | None = None
+) -> TargetProcess:
+    """Start any server that prints `READY <name> <host>:<port>` when it accepts connections (targets, the
+    bare reference stacks); the child ends with this process (targets.lifetime)."""
     stderr_is_temp = stderr_path is None
     if stderr_path is None:
-        # A file, not a pipe: nobody reads the pipe during a run, and a full pipe would stall the target.
-        fd, name = tempfile.mkstemp(prefix=f"target-{protocol}-", suffix=".stderr")
+        # A file, not a pipe: nobody reads the pipe during a run, and a full pipe would stall the server.
+        fd, temp_name = tempfile.mkstemp(prefix=f"{name}-", suffix=".stderr")
         os.close(fd)
-        stderr_path = Path(name)
+        stderr_path = Path(temp_name)
+    started = time.monotonic()
     with open(stderr_path, "ab") as stderr_file:
         process = subprocess.Popen(
             argv,
@@ -115,12 +128,10 @@ def start_target(
             env=child_env({**os.environ, "PYTHONUNBUFFERED": "1"}),
         )
     try:
-        line = _read_ready_line(process, ready_timeout_s, stderr_path, " ".join(argv))
+        line, rest = _read_ready_line(process, ready_timeout_s, stderr_path, " ".join(argv))
         parts = line.split()
-        if len(parts) != 3 or parts[0] != "READY" or parts[1] != protocol:
-            raise TargetStartError(
-                f"{protocol} target printed {line!r} instead of 'READY {protocol} host:port'"
-            )
+        if len(parts) != 3 or parts[0] != "READY" or parts[1] != name:
+            raise TargetStartError(f"{name} printed {line!r} instead of 'READY {name} host:port'")
     except BaseException:
         process.kill()
         process.wait()
@@ -129,13 +140,24 @@ def start_target(
         raise
     shown_host, _, port_text = parts[2].rpartition(":")
     return TargetProcess(
-        protocol, shown_host.strip("[]"), int(port_text), process, argv, stderr_path, stderr_is_temp
+        name,
+        shown_host.strip("[]"),
+        int(port_text),
+        process,
+        argv,
+        stderr_path,
+        stderr_is_temp,
+        ready_line=line,
+        ready_after_s=time.monotonic() - started,
+        stdout_after_ready=rest,
     )
 
 
 def _read_ready_line(
     process: subprocess.Popen[bytes], timeout_s: float, stderr_path: Path, command: str
-) -> str:
+) -> tuple[str, bytes]:
+    """The first stdout line, and whatever followed it in the same read (kept: a server must print nothing
+    else, and tests check that)."""
     assert process.stdout is not None
     deadline = time.monotonic() + timeout_s
     selector = selectors.DefaultSelector()
@@ -152,8 +174,11 @@ def _read_ready_line(
             if not chunk:
                 process.wait()
                 err = stderr_path.read_bytes()[-2000:].decode(errors="replace")
-                raise TargetStartError(f"target exited with code {process.returncode} before READY:\n{err}")
+                raise TargetStartError(
+                    f"{command} exited with code {process.returncode} before READY:\n{err}"
+                )
             buffer += chunk
     finally:
         selector.close()
-    return buffer.split(b"\n", 1)[0].decode()
+    line, rest = buffer.split(b"\n", 1)
+    return line.decode(), rest

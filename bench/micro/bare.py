@@ -18,17 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import functools
 import os
-import selectors
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
-import time
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,8 +31,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.targets_process import TargetProcess, TargetStartError
+from bench.targets_process import TargetProcess, start_ready_process
 from targets.core import DATASETS, Book, FixedClock, build_service, category_name
+from targets.lifetime import die_with_parent
 
 __all__ = [
     "STACKS",
@@ -250,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cpu", type=int, default=None, help="pin the server process to this CPU")
     args = parser.parse_args(argv)
+    die_with_parent()  # no orphaned server if the benchmark process dies
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
 
@@ -261,14 +258,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ---- launching (the parent side) --------------------------------------------------------------------------
-_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before fork: the child may only make a plain libc call
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # no orphaned servers if the benchmark process dies
-
-
 def start_bare(stack: str, *, cpu: int | None = None, ready_timeout_s: float = 30.0) -> TargetProcess:
     """Start a bare server as a child process; returns when it printed READY (stop it with `.stop()`)."""
     if stack not in STACKS:
@@ -280,53 +269,7 @@ def start_bare(stack: str, *, cpu: int | None = None, ready_timeout_s: float = 3
         stack,
         *(["--cpu", str(cpu)] if cpu is not None else []),
     ]
-    fd, name = tempfile.mkstemp(prefix=f"bare-{stack}-", suffix=".stderr")
-    stderr_path = Path(name)
-    # A file, not a pipe: nobody reads stderr while benchmarks run, and a full pipe would stall the server.
-    with os.fdopen(fd, "ab") as stderr_file:
-        process = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=stderr_file,
-            cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=_die_with_parent,
-        )
-    try:
-        line = _ready_line(process, ready_timeout_s, stderr_path, " ".join(argv))
-        ready, name_seen, address = line.split()
-        if ready != "READY" or name_seen != f"bare-{stack}":
-            raise TargetStartError(f"bare {stack} server printed {line!r}")
-    except BaseException:
-        process.kill()
-        process.wait()
-        stderr_path.unlink(missing_ok=True)
-        raise
-    host, _, port = address.rpartition(":")
-    return TargetProcess(f"bare-{stack}", host.strip("[]"), int(port), process, argv, stderr_path, True)
-
-
-def _ready_line(process: subprocess.Popen[bytes], timeout_s: float, stderr_path: Path, command: str) -> str:
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while b"\n" not in buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TargetStartError(f"no READY line within {timeout_s:.0f} s from {command}")
-            if not selector.select(remaining):
-                continue
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                process.wait()
-                tail = stderr_path.read_bytes()[-2000:].decode(errors="replace")
-                raise TargetStartError(
-                    f"bare server exited with code {process.returncode} before READY:\n{tail}"
-                )
-            buffer += chunk
-    return buffer.split(b"\n", 1)[0].decode()
+    return start_ready_process(argv, name=f"bare-{stack}", ready_timeout_s=ready_timeout_s)
 
 
 if __name__ == "__main__":

@@ -204,3 +204,20 @@ def test_concurrent_loans_never_oversell_copies() -> None:
         thread.join()
     assert outcomes.count("ok") == 50
     assert service.get_book(book.id).available_copies == 0
+
+
+def test_binding_beyond_loopback_warns() -> None:
+    """Safe default: 127.0.0.1 unless told otherwise, then a warning (nothing is sent to that address)."""
+    from bench.targets_process import start_target
+
+    target = start_target("rest", host="0.0.0.0", dataset="tiny")
+    try:
+        assert target.alive()
+        assert "reachable beyond loopback" in target.stderr_tail()
+    finally:
+        target.stop()
+    quiet = start_target("rest", dataset="tiny")
+    try:
+        assert quiet.host == "127.0.0.1" and "beyond loopback" not in quiet.stderr_tail()
+    finally:
+        quiet.stop()

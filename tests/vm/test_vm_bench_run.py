@@ -54,3 +54,33 @@ def test_a_tiny_cell_runs_inside_a_guest_and_is_labelled_emulated(tmp_path: Path
     assert guest_rows["emulated"].all() == (manifest["accel"]["seabios-pinned"]["accel"] == "tcg")
     assert set(tidy["profile"]) == {"local", "seabios-pinned"}
     assert qemu_processes() == [], "no QEMU outlives the run"
+
+
+def test_ctrl_c_while_a_guest_runs_leaves_no_domain_or_qemu(tmp_path: Path) -> None:
+    import signal
+
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "bench.cli", "run", "--profiles", "seabios-pinned", "--clients", "grpc",
+         "--scenarios", "getbook", "--repeats", "1", "--vm-repeats", "1", "--seed", "3", "--no-report",
+         "--results-dir", str(tmp_path)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not qemu_processes() and time.monotonic() < deadline and runner.poll() is None:
+            time.sleep(0.2)
+        assert qemu_processes(), "a guest was running"
+        time.sleep(2)  # somewhere inside boot or the cell
+        runner.send_signal(signal.SIGINT)
+        code = runner.wait(120)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert code == 130
+    deadline = time.monotonic() + 15
+    while qemu_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert qemu_processes() == [], "no QEMU outlives Ctrl-C"
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert json.loads((run / "manifest.json").read_text())["status"] == "interrupted"
