@@ -48,13 +48,19 @@ __all__ = [
 _BY_KEY = {h.key: h for h in HEADLINES}
 
 
-def headline_format(key: str, value: float | None) -> str:
-    """A headline value with its unit: latencies (µs in the tidy table) shown in ms."""
+def headline_unit(key: str) -> tuple[float, str]:
+    """(divisor, unit) to show a headline metric: latencies (µs in the tidy table) shown in ms."""
     if key == "throughput":
-        return fmt(value, "req/s")
+        return 1.0, "req/s"
     if key == "cpu":
-        return fmt(value, "µs/req")
-    return fmt(None if value is None else value / 1000, "ms")
+        return 1.0, "µs/req"
+    return 1000.0, "ms"
+
+
+def headline_format(key: str, value: float | None) -> str:
+    """A headline value with its unit."""
+    divisor, unit = headline_unit(key)
+    return fmt(None if value is None else value / divisor, unit)
 
 
 def _when(timestamp: Any) -> str:

@@ -26,7 +26,7 @@ from bench.report_html import (
     tag,
 )
 from bench.report_perf import floor_summary, slug
-from bench.report_sections import headline_format
+from bench.report_sections import headline_format, headline_unit
 from bench.stats import HEADLINES, headline_values
 
 __all__ = ["has_vm", "vm_section"]
@@ -196,7 +196,10 @@ def _guests_table(data: RunData) -> Html:
 def _value_cell(s: Summary | None, key: str, emulated: bool) -> Html:
     if s is None:
         return Html("–")
-    ci = "" if s.n < 2 or math.isnan(s.ci_low) else f" {fmt_ci(s.ci_low, s.ci_high)}"
+    divisor, unit = headline_unit(key)  # the CI in the same unit as the median beside it
+    ci = (
+        "" if s.n < 2 or math.isnan(s.ci_low) else f" {fmt_ci(s.ci_low / divisor, s.ci_high / divisor, unit)}"
+    )
     return join([headline_format(key, s.median), ci, f" (n={s.n})", " ", badge("tcg") if emulated else ""])
 
 

@@ -57,6 +57,10 @@ ip link set lo up || die "could not bring up the loopback interface"
 # caching makes Python's many stat/open calls over 9p much cheaper. msize: bigger 9p messages, fewer exits.
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /newroot \
     || die "mounting the host root over 9p (tag hostroot) failed"
+# A second view of the host root, so host paths under /tmp, /var/tmp or /run (a checkout in /tmp, say)
+# can be shown again through the guest's own tmpfs mounts below.
+mkdir -p /hostview
+mount -o bind /newroot /hostview || die "binding a second view of the host root failed"
 mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || die "tmpfs /tmp failed"
 mount -t tmpfs -o mode=1777 tmpfs /newroot/var/tmp || die "tmpfs /var/tmp failed"
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run || die "tmpfs /run failed"
@@ -75,6 +79,17 @@ case "$mountpoint" in
     /*) ;;
     *) die "vm-guest/mountpoint is not an absolute path" ;;
 esac
+# Host paths the command needs that the tmpfs mounts hid (the project, its venv, the Python it uses).
+if [ -f /share/vm-guest/keep ]; then
+    while read -r path; do
+        case "$path" in
+            /tmp/*|/var/tmp/*|/run/*) ;;
+            *) continue ;;
+        esac
+        mkdir -p "/newroot$path" 2>/dev/null
+        mount -o bind "/hostview$path" "/newroot$path" || die "keeping $path visible in the guest failed"
+    done < /share/vm-guest/keep
+fi
 # The share appears at the same absolute path as on the host, so paths in argv work unchanged.
 mkdir -p "/newroot$mountpoint" 2>/dev/null
 mount -o bind /share "/newroot$mountpoint" || die "binding the results share at its host path failed"

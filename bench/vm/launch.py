@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from bench.vm import guest_exec
+from bench.vm.cache import project_root
 from bench.vm.connection import Hypervisor
 from bench.vm.domain_xml import Accel, DomainRuntime, domain_xml, new_runtime
 from bench.vm.guest import GuestArtifacts, Mode
@@ -69,6 +70,26 @@ class BootRecord:
         return record
 
 
+# The guest mounts its own tmpfs on these; host paths below them must be bound back in (init script).
+_GUEST_TMPFS = ("/tmp", "/var/tmp", "/run")
+
+
+def paths_hidden_in_guest() -> list[str]:
+    """The project, the venv and the Python install, where a guest tmpfs would hide them (checkout in /tmp)."""
+    candidates = {
+        project_root(),
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        Path(sys.executable).resolve().parent,
+    }
+    hidden = set()
+    for path in candidates:
+        text = str(path.resolve())
+        if "\n" not in text and any(text.startswith(root + "/") for root in _GUEST_TMPFS):
+            hidden.add(text)
+    return sorted(hidden)
+
+
 def prepare_share(share_dir: Path, *, request: dict[str, object] | None = None) -> Path:
     """Write the files the guest init and helper read from the results share; returns the control dir."""
     if "\n" in str(share_dir.resolve()):
@@ -81,6 +102,7 @@ def prepare_share(share_dir: Path, *, request: dict[str, object] | None = None) 
     (control / "mountpoint").write_text(f"{share_dir.resolve()}\n")
     (control / "python").write_text(f"{sys.executable}\n")
     (control / "helper").write_text(f"{Path(guest_exec.__file__).resolve()}\n")
+    (control / "keep").write_text("".join(f"{path}\n" for path in paths_hidden_in_guest()))
     if request is not None:
         (control / "request.json").write_text(json.dumps(request, indent=2) + "\n")
     return control
