@@ -75,7 +75,7 @@ _GUEST_TMPFS = ("/tmp", "/var/tmp", "/run")
 
 
 def paths_hidden_in_guest() -> list[str]:
-    """The project, the venv and the Python install, where a guest tmpfs would hide them (checkout in /tmp)."""
+    """The project, venv and Python install, where a guest tmpfs would hide them (e.g. a checkout in /tmp)."""
     candidates = {
         project_root(),
         Path(sys.prefix),
