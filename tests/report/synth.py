@@ -82,16 +82,18 @@ def add_vm_profile(run: Path, profile: str, *, skipped: str) -> None:
     for record in [r for r in records if r["cell_id"].endswith(tuple(f"-local-r{n}" for n in range(1, 10)))]:
         old_id = record["cell_id"]
         new_id = old_id.replace("-local-", f"-{profile}-")
-        new_ids.append(new_id)
-        shutil.copytree(run / "cells" / old_id, run / "cells" / new_id)
+        # A cell re-run for CPU steal has several attempts (index records) but one directory.
+        if new_id not in new_ids:
+            new_ids.append(new_id)
+            shutil.copytree(run / "cells" / old_id, run / "cells" / new_id)
+            plan.append(
+                {**next(c for c in plan if c["cell_id"] == old_id), "cell_id": new_id, "profile": profile}
+            )
         cell_json = run / "cells" / new_id / f"attempt-{record['attempt']}" / "cell.json"
         cell = json.loads(cell_json.read_text())
         cell["spec"].update(cell_id=new_id, profile=profile)
         cell_json.write_text(json.dumps(cell, indent=1))
         records.append({**record, "cell_id": new_id})
-        plan.append(
-            {**next(c for c in plan if c["cell_id"] == old_id), "cell_id": new_id, "profile": profile}
-        )
     write_index(run, records)
     (run / "plan.json").write_text(json.dumps(plan))
     manifest = json.loads((run / "manifest.json").read_text())
