@@ -15,23 +15,10 @@ from bench.clients import make_client
 from bench.measure import Measurement
 from bench.targets_process import TargetProcess
 from bench.wiretap import Wiretap
+from tests.http1 import read_http1_response
 
 Start = Callable[..., TargetProcess]
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-
-def recv_http1_response(sock: socket.socket) -> bytes:
-    """One complete HTTP/1.1 response with a Content-Length body."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
-    )
-    while len(body) < length:
-        body += sock.recv(65536)
-    return head + b"\r\n\r\n" + body
 
 
 def test_exact_count_of_a_hand_made_http1_exchange(start: Start) -> None:
@@ -42,7 +29,7 @@ def test_exact_count_of_a_hand_made_http1_exchange(start: Start) -> None:
         socket.create_connection(("127.0.0.1", tap.port)) as sock,
     ):
         sock.sendall(request)
-        response = recv_http1_response(sock)
+        response = read_http1_response(sock)
         sent, received = tap.counts()
     assert sent == len(request)
     assert received == len(response)

@@ -15,6 +15,7 @@ from targets.core import build_service, parse_clock
 from targets.limits import LIMITS
 from targets.rest.app import create_app
 from targets.rest.protocol import LimitedHttpToolsProtocol
+from tests.http1 import read_http1_response
 from tests.rest.conftest import FIXED_CLOCK, RestProcess
 
 
@@ -34,20 +35,6 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         received += chunk
     return received
-
-
-def _read_response(sock: socket.socket) -> bytes:
-    """One response with a Content-Length from a keep-alive connection (head and body may arrive apart)."""
-    received = b""
-    while b"\r\n\r\n" not in received:
-        received += sock.recv(65536)
-    head, _, body = received.partition(b"\r\n\r\n")
-    length = int(
-        next(line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:"))[15:]
-    )
-    while len(body) < length:
-        body += sock.recv(65536)
-    return head + b"\r\n\r\n" + body
 
 
 def _status_and_problem(response: bytes) -> tuple[int, dict[str, object]]:
@@ -88,7 +75,7 @@ def test_heads_are_counted_per_request_not_per_connection(rest_target: RestProce
     with _connect(_address(rest_target.url)) as sock:
         for _ in range(requests):
             sock.sendall(_get("/healthz", padding))
-            assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+            assert read_http1_response(sock).startswith(b"HTTP/1.1 200 ")
 
 
 def test_large_heads_under_the_limit_and_large_bodies_are_fine(rest_target: RestProcess) -> None:
@@ -147,5 +134,5 @@ def test_idle_limit_does_not_cut_keep_alive_connections(quick_idle_server: tuple
     with _connect(quick_idle_server) as sock:
         for _ in range(2):
             sock.sendall(_get("/healthz"))
-            assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+            assert read_http1_response(sock).startswith(b"HTTP/1.1 200 ")
             time.sleep(0.7)  # past the idle limit, within the keep-alive timeout
