@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.rawfiles import append_line
+
 if TYPE_CHECKING:
     from bench.micro.affinity import Placement
     from bench.targets_process import TargetProcess
@@ -389,14 +391,6 @@ def _print_dry_run(args: argparse.Namespace, protocols: list[str], generator_cpu
         )
 
 
-def write_records(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    """Append (never rewrite) one JSON object per line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as out:
-        for record in records:
-            out.write(json.dumps(record, separators=(",", ":")) + "\n")
-
-
 WindowFn = Callable[[int], dict[str, Any]]
 
 
@@ -745,7 +739,9 @@ def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Pl
             pinning.restore()
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json is not None and records:
-        write_records(args.json, records)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        for record in records:
+            append_line(args.json, record)
     rows = summarize(
         records, seed=args.seed, steal_threshold=args.steal_threshold, busy_threshold=args.busy_threshold
     )
