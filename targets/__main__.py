@@ -2,7 +2,7 @@
 
 import sys
 
-from targets.serve import main
+from targets.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

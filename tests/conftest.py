@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bench.targets_process import TargetProcess, start_target
+from bench.load.processes import TargetProcess, start_target
 
 FIXED_CLOCK = "fixed:2026-01-15T12:00:00+00:00"
 

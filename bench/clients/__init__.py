@@ -13,6 +13,7 @@ from bench.clients._base import ClientError, LibraryClient, RemoteError, Transpo
 
 __all__ = [
     "CLIENT_KINDS",
+    "DEFAULT_CLIENT",
     "ClientError",
     "LibraryClient",
     "RemoteError",
@@ -29,6 +30,9 @@ CLIENT_KINDS: dict[str, tuple[str, str, str]] = {
     "soap": ("bench.clients.soap_client", "SoapClient", "soap"),
     "soap-lean": ("bench.clients.soap_client", "LeanSoapClient", "soap"),
 }
+# The client a protocol is measured with unless asked otherwise: the lean ones for REST and SOAP, so a
+# protocol's figures are not those of httpx or zeep (the generated stubs are gRPC's lean client).
+DEFAULT_CLIENT: dict[str, str] = {"grpc": "grpc", "rest": "rest-lean", "soap": "soap-lean"}
 
 
 def protocol_of(kind: str) -> str:

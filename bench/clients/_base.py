@@ -25,7 +25,8 @@ class RemoteError(ClientError):
     """A protocol-native error: `kind` is the domain meaning, `native` the code on the wire.
 
     `native` is e.g. "NOT_FOUND" (gRPC status), "404 NotFound" (HTTP status + problem code) or
-    "soap11env:Client.NotFound" (SOAP faultcode), so tests can check the mapping of DESIGN.md exactly.
+    "soap11env:Client.NotFound" (SOAP faultcode), so tests can check the error mapping
+    (docs/ARCHITECTURE.md) exactly.
     """
 
     def __init__(self, kind: ErrorKind, native: str, message: str) -> None:

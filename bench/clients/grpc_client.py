@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 import grpc
 
 from bench.clients._base import RemoteError, TransportError
-from bench.measure import ByteCounter, Hook, Meter
+from bench.clients.measure import ByteCounter, Hook, Meter
 from targets.core import Book, BulkAddResult, ErrorKind, Loan, NewBook, NewUser, StatusUpdate, User
 from targets.grpc import wire
 from targets.grpc._generated import library_pb2_grpc

@@ -11,7 +11,7 @@ import orjson
 
 from bench.clients._base import RemoteError, TransportError
 from bench.clients._http import KeepAliveConnection, Response, split_address, transport_error
-from bench.measure import ByteCounter, Hook, Meter
+from bench.clients.measure import ByteCounter, Hook, Meter
 from targets.core import Book, BulkAddResult, ErrorKind, Loan, NewBook, NewUser, StatusUpdate, User
 from targets.rest import wire
 

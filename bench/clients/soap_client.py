@@ -16,7 +16,8 @@ from zeep.transports import Transport
 
 from bench.clients._base import RemoteError, TransportError
 from bench.clients._http import KeepAliveConnection, split_address, transport_error
-from bench.measure import ByteCounter, Hook, Meter
+from bench.clients.measure import ByteCounter, Hook, Meter
+from bench.paths import WSDL_FILE
 from targets.core import (
     Book,
     BulkAddResult,
@@ -31,7 +32,6 @@ from targets.soap.faults import TNS, error_kind_for_fault
 
 __all__ = ["WSDL_FILE", "LeanSoapClient", "SoapClient"]
 
-WSDL_FILE = Path(__file__).resolve().parents[2] / "wsdl" / "library.wsdl"
 _BINDING = f"{{{TNS}}}LibraryService"
 T = TypeVar("T")
 

@@ -10,14 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bench.clients import LibraryClient, make_client, protocol_of
-from bench.measure import Measurement
-from bench.micro.affinity import Placement
+from bench.clients import DEFAULT_CLIENT, LibraryClient, make_client, protocol_of
+from bench.clients.measure import Measurement
+from bench.load.hostload import HostBusy, other_cpu_pct
+from bench.load.placement import Placement
+from bench.load.processes import TargetProcess, start_target
+from bench.load.sysmetrics import Window
+from bench.load.wiretap import Wiretap
 from bench.micro.bare import start_bare
-from bench.micro.hostload import HostBusy, other_cpu_pct
-from bench.sysmetrics import Window
-from bench.targets_process import TargetProcess, start_target
-from bench.wiretap import Wiretap
 from targets.core import OPERATIONS, NewBook, NewUser, StatusUpdate, category_name, isbn13
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
 DATASET = "small"
 KINDS = ("grpc", "rest", "rest-lean", "soap", "soap-lean")
 # The client for setup calls (e.g. the loans a ReturnLoan round returns): the cheapest one per protocol.
-LEAN_KIND = {"grpc": "grpc", "rest": "rest-lean", "soap": "soap-lean"}
+LEAN_KIND = DEFAULT_CLIENT  # the lean client of each protocol (bench.clients decides which)
 WARMUP_CALLS = 200
 WARMUP_MAX_S = 0.5  # warm-up stops earlier on slow calls (a 1,000-book list over zeep takes ~0.1 s)
 MAX_ROUNDS = 5000

@@ -1,14 +1,15 @@
 """Bare protocol stacks (no core, no adapter) serving prebuilt GetBook / ListBooksByCategory answers.
 
-    python -m bench.micro.bare grpc|rest|soap [--cpu N]     # prints `READY bare-<stack> host:port`
+    start_bare("grpc"|"rest"|"soap", cpu=N)   # runs `python -m bench.micro._bare_server <stack>`
 
 Each one answers with the very records a target seeded with the same dataset holds (book 1; the books of
 category `size-N`), in the same message shapes, so the normal clients work against it unchanged and the
-difference to the adapter is the adapter's own cost (DESIGN.md: goal within 15 % of the bare stack).
+difference to the adapter is the adapter's own cost (goal: within 15 % of the bare stack,
+docs/ARCHITECTURE.md).
 - grpc: grpc.aio with stock method handlers (what the generated registration builds), prebuilt messages;
 - rest: Starlette on uvicorn (httptools, uvloop) returning prebuilt JSON / NDJSON bodies;
-- soap: stock spyne Soap11 (lxml validation) on the target's cheroot configuration, like
-  `targets.soap.baseline`, plus ListBooksByCategory.
+- soap: stock spyne Soap11 (lxml validation) on the target's cheroot configuration, serving GetBook and
+  ListBooksByCategory.
 """
 
 # spyne ships no type information: its base classes and decorators are `Any` to mypy.
@@ -16,10 +17,8 @@ difference to the adapter is the adapter's own cost (DESIGN.md: goal within 15 %
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import functools
-import os
 import signal
 import socket
 import sys
@@ -27,25 +26,22 @@ import threading
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.targets_process import TargetProcess, start_ready_process
+from bench.load.processes import TargetProcess, start_ready_process
 from targets.core import DATASETS, Book, FixedClock, build_service, category_name
-from targets.lifetime import die_with_parent
 
 __all__ = [
+    "SERVERS",
     "STACKS",
     "bare_soap_application",
-    "main",
     "reference_book",
     "reference_books",
     "start_bare",
 ]
 
 STACKS = ("grpc", "rest", "soap")
-REPO = Path(__file__).resolve().parents[2]
 OnReady = Callable[[int], None]
 
 
@@ -232,29 +228,11 @@ def _serve_soap(host: str, port: int, on_ready: OnReady) -> None:
     server.serve()
 
 
-_SERVERS: dict[str, Callable[[str, int, OnReady], None]] = {
+SERVERS: dict[str, Callable[[str, int, OnReady], None]] = {
     "grpc": _serve_grpc,
     "rest": _serve_rest,
     "soap": _serve_soap,
 }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.micro.bare", description=__doc__.splitlines()[0])
-    parser.add_argument("stack", choices=STACKS)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--cpu", type=int, default=None, help="pin the server process to this CPU")
-    args = parser.parse_args(argv)
-    die_with_parent()  # no orphaned server if the benchmark process dies
-    if args.cpu is not None:
-        os.sched_setaffinity(0, {args.cpu})
-
-    def on_ready(port: int) -> None:
-        print(f"READY bare-{args.stack} {args.host}:{port}", flush=True)
-
-    _SERVERS[args.stack](args.host, args.port, on_ready)
-    return 0
 
 
 # ---- launching (the parent side) --------------------------------------------------------------------------
@@ -265,12 +243,8 @@ def start_bare(stack: str, *, cpu: int | None = None, ready_timeout_s: float = 3
     argv = [
         sys.executable,
         "-m",
-        "bench.micro.bare",
+        "bench.micro._bare_server",
         stack,
         *(["--cpu", str(cpu)] if cpu is not None else []),
     ]
     return start_ready_process(argv, name=f"bare-{stack}", ready_timeout_s=ready_timeout_s)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

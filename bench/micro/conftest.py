@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from bench.load.placement import Pinning, Placement, choose_placement
 from bench.micro._support import Micro, ServerPool
-from bench.micro.affinity import Pinning, Placement, choose_placement
 
 # Targets are started with fork (targets_process passes a preexec_fn), and grpc's C-core fork handlers then
 # restart its event-engine poller in the child, which aborts ("epoll_wait error: Bad file descriptor",
@@ -26,7 +26,7 @@ _DEFAULTS: dict[str, tuple[str, Any]] = {
     # Warm-up of the in-process (serialization) benchmarks; network benchmarks warm up themselves.
     "--benchmark-warmup": ("benchmark_warmup", True),
     "--benchmark-warmup-iterations": ("benchmark_warmup_iterations", 1000),
-    # DESIGN.md reports medians; sort the tables by them too.
+    # docs/ARCHITECTURE.md reports medians; sort the tables by them too.
     "--benchmark-sort": ("benchmark_sort", "median"),
 }
 
@@ -55,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
-    """Stack versions and the protobuf backend (DESIGN.md: record them with every result)."""
+    """Stack versions and the protobuf backend (docs/ARCHITECTURE.md: record them with every result)."""
     from google.protobuf.internal import api_implementation
 
     versions: dict[str, str | None] = {}

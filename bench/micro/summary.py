@@ -1,19 +1,15 @@
-"""`python -m bench.micro.summary OUT.json`: adapters vs bare stacks from a `--benchmark-json` file.
+"""Adapters vs bare stacks from a `pytest --benchmark-json` file (`bench micro summary OUT.json` prints it).
 
 For every group that has both an adapter and a bare-stack benchmark of the same client kind: the medians,
-the adapter's extra cost in % (DESIGN.md: more than 15 % means the adapter has work to do) and, for the
+the adapter's extra cost in % (more than 15 % means the adapter has work to do) and, for the
 streamed list, the cost per additional item ((median at 1,000 items - median at 1 item) / 999).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
-__all__ = ["ADAPTER_BUDGET_PCT", "compare", "main", "per_item"]
+__all__ = ["ADAPTER_BUDGET_PCT", "compare", "per_item", "print_summary"]
 
 ADAPTER_BUDGET_PCT = 15.0
 _LIST = "ListBooksByCategory"
@@ -69,12 +65,8 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    description = __doc__.splitlines()[0]
-    parser = argparse.ArgumentParser(prog="python -m bench.micro.summary", description=description)
-    parser.add_argument("json_file", type=Path, help="output of pytest --benchmark-json")
-    args = parser.parse_args(argv)
-    data = json.loads(args.json_file.read_text())
+def print_summary(data: dict[str, Any]) -> None:
+    """Both tables (adapter vs bare per group; cost per streamed item), as plain aligned text."""
     print(f"{'group':<26} {'client':<10} {'adapter µs':>11} {'bare µs':>10} {'extra %':>8}")
     for row in compare(data):
         flag = "  > budget" if row["over_budget"] else ""
@@ -87,8 +79,3 @@ def main(argv: list[str] | None = None) -> int:
     for row in per_item(data):
         adapter, bare = _fmt(row["adapter_us_per_item"]), _fmt(row["bare_us_per_item"])
         print(f"{row['client']:<10} {adapter:>16} {bare:>13}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

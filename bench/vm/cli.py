@@ -8,6 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.errors import UsageError
+from bench.options import add_dry_run, add_libvirt_uri, add_repeats, add_seed
+
 if TYPE_CHECKING:
     from bench.vm.profiles import VmProfile
 
@@ -15,12 +18,6 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--libvirt-uri",
-        metavar="URI",
-        help="libvirt URI, e.g. qemu:///system or qemu+ssh://host/system "
-        "(default: $BENCH_LIBVIRT_URI, else an embedded driver under the cache dir)",
-    )
     sub = parser.add_subparsers(dest="vm_command", required=True, metavar="VM_COMMAND")
 
     xml = sub.add_parser(
@@ -34,13 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     boot = sub.add_parser("boot", help="time guest boots per profile: phases, median and IQR")
     boot.add_argument("--profiles", default="", help="comma-separated profile names (default: all)")
-    boot.add_argument("--repeats", type=int, default=5, help="boots per profile (default 5)")
+    add_repeats(boot, unit="boots per profile")
     boot.add_argument("--out", type=Path, help="output dir (default results/vm-boot-<timestamp>)")
     boot.add_argument(
         "--timeout", type=float, help="seconds per boot (default: the profile's boot_timeout_s)"
     )
-    boot.add_argument("--seed", type=int, help="seed of the shuffled boot order")
-    boot.add_argument("--dry-run", action="store_true", help="print the plan and the XML; start nothing")
+    add_seed(boot, what="the shuffled boot order")
+    add_dry_run(boot, what="the plan and the XML")
+    add_libvirt_uri(boot)
 
     run_p = sub.add_parser("run", help="run a command inside a fresh guest (after --)")
     run_p.add_argument("profile")
@@ -48,18 +46,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_p.add_argument(
         "--timeout", type=float, default=600.0, help="seconds for boot + command (default 600)"
     )
+    add_libvirt_uri(run_p)
     # REMAINDER: everything after the profile; options placed there before `--` are parsed in _run.
     run_p.add_argument("argv", nargs=argparse.REMAINDER, help="[--timeout S] [--results DIR] -- command …")
 
     sub.add_parser("build", help="download the Debian kernel and build the initramfs (cached)")
     accel = sub.add_parser("accel", help="probe whether KVM guests boot here (cached per host boot)")
     accel.add_argument("--refresh", action="store_true", help="probe again even if a result is cached")
+    add_libvirt_uri(accel)
     sub.add_parser("profiles", help="list the profiles, their firmware and whether they can run here")
+    for name, command in sub.choices.items():
+        command.set_defaults(_name=f"bench vm {name}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.vm.errors import VmError
-
     handlers = {
         "xml": _xml,
         "boot": _boot,
@@ -68,11 +68,7 @@ def run(args: argparse.Namespace) -> int:
         "accel": _accel,
         "profiles": _profiles,
     }
-    try:
-        return handlers[args.vm_command](args)
-    except VmError as exc:
-        print(f"bench vm {args.vm_command}: {exc}", file=sys.stderr)
-        return 2
+    return handlers[args.vm_command](args)
 
 
 def _xml(args: argparse.Namespace) -> int:
@@ -114,8 +110,7 @@ def _boot(args: argparse.Namespace) -> int:
     from bench.vm.cache import project_root
 
     if args.repeats < 1:
-        print("bench vm boot: --repeats must be at least 1", file=sys.stderr)
-        return 2
+        raise UsageError("--repeats must be at least 1")
     profiles = _selected_profiles(args.profiles)
     plan = plan_boots(profiles, args.repeats, seed=args.seed)
     out: Path = args.out or project_root() / "results" / f"vm-boot-{datetime.now():%Y%m%d-%H%M%S}"
@@ -194,13 +189,11 @@ def _run(args: argparse.Namespace) -> int:
         late = argparse.ArgumentParser(prog="bench vm run", add_help=False)
         late.add_argument("--results", type=Path, default=args.results)
         late.add_argument("--timeout", type=float, default=args.timeout)
+        late.add_argument("--libvirt-uri", default=args.libvirt_uri)
         late.parse_args(argv[:split], namespace=args)
         argv = argv[split + 1 :]
     if not argv:
-        print(
-            "bench vm run: give the command after --, e.g. bench vm run seabios -- python -V", file=sys.stderr
-        )
-        return 2
+        raise UsageError("give the command after --, e.g. bench vm run seabios -- python -V")
     results = args.results or Path(tempfile.mkdtemp(prefix="bench-vm-run-"))
     result = run_in_guest(
         args.profile, argv, results_dir=results, timeout_s=args.timeout, uri=args.libvirt_uri

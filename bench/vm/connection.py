@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.vm.cache import boot_id, cache_root
+from bench.vm.domain_xml import DOMAIN_PREFIX, METADATA_NS
 from bench.vm.errors import BootError, LibvirtUnavailable
 
 __all__ = [
@@ -35,8 +36,6 @@ __all__ = [
 ]
 
 URI_ENV = "BENCH_LIBVIRT_URI"
-METADATA_NS = "https://library-bench.invalid/vm/1"
-DOMAIN_PREFIX = "bench-"
 
 # Written before the embedded driver starts. stdio_handler: QEMU's own stderr goes to a plain file, as
 # there is no virtlogd. user/group root: without them libvirt re-probes QEMU's capabilities on every
@@ -184,8 +183,6 @@ def _ensure_qemu_account() -> None:
         "QEMU still runs as root)",
         file=sys.stderr,
     )
-    with contextlib.suppress(KeyError):
-        grp.getgrnam(_LIBVIRT_QEMU_ACCOUNT)
     commands = [
         ["groupadd", "--system", "-f", _LIBVIRT_QEMU_ACCOUNT],
         [

@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Literal
 
 from bench.vm.cache import boot_id
-from bench.vm.connection import DOMAIN_PREFIX, METADATA_NS
 from bench.vm.errors import ProfileError
 from bench.vm.firmware import OVMF_CODE, OVMF_VARS, QBOOT_ROM
 from bench.vm.guest import GuestArtifacts, Mode, kernel_cmdline
 from bench.vm.profiles import VmProfile
 
 __all__ = [
+    "DOMAIN_PREFIX",
     "HOSTROOT_TAG",
+    "METADATA_NS",
     "RESULTS_TAG",
     "DomainRuntime",
     "build_domain",
@@ -26,6 +27,11 @@ __all__ = [
     "new_runtime",
     "placeholder_runtime",
 ]
+
+# Every domain this project defines carries its name prefix and a metadata element in its namespace, which is
+# how the connection layer finds (and only ever destroys) its own domains.
+METADATA_NS = "https://library-bench.invalid/vm/1"
+DOMAIN_PREFIX = "bench-"
 
 Accel = Literal["kvm", "tcg"]
 

@@ -1,6 +1,9 @@
-"""Exception tree of `bench.vm`; every error names what failed, where, and what to do."""
+"""Exception tree of `bench.vm` (a branch of bench.errors); every error names what failed, where, and what
+to do. `bench` reports any of them with exit code 2."""
 
 from __future__ import annotations
+
+from bench.errors import BenchError
 
 __all__ = [
     "AccelError",
@@ -13,8 +16,10 @@ __all__ = [
 ]
 
 
-class VmError(Exception):
+class VmError(BenchError):
     """Base class of every error raised by `bench.vm`."""
+
+    exit_code = 2
 
 
 class ProfileError(VmError):

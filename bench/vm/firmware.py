@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bench.vm.profiles import COREBOOT_ENV
+__all__ = [
+    "COREBOOT_ENV",
+    "FIRMWARE_OUTPUT",
+    "OVMF_CODE",
+    "OVMF_VARS",
+    "QBOOT_ROM",
+    "SEABIOS",
+    "missing_firmware",
+]
 
-if TYPE_CHECKING:
-    from bench.vm.profiles import VmProfile
-
-__all__ = ["FIRMWARE_OUTPUT", "OVMF_CODE", "OVMF_VARS", "QBOOT_ROM", "SEABIOS", "missing_firmware"]
+COREBOOT_ENV = "BENCH_COREBOOT_ROM"  # a coreboot ROM path; wins over a profile's coreboot_rom
 
 SEABIOS = Path("/usr/share/seabios/bios-256k.bin")  # package seabios; QEMU loads it when no loader is given
 SGABIOS = Path("/usr/share/qemu/sgabios.bin")  # package qemu-system-data; mirrors BIOS text to serial
@@ -33,22 +37,21 @@ _PACKAGES = {SEABIOS: "seabios", SGABIOS: "qemu-system-data", OVMF_CODE: "ovmf",
              QBOOT_ROM: "qemu-system-data"}  # fmt: skip
 
 
-def _required(profile: VmProfile) -> list[Path]:
+def _required(firmware: str) -> list[Path]:
     return {
         "seabios": [SEABIOS, SGABIOS],
         "ovmf": [OVMF_CODE, OVMF_VARS],
         "qboot": [QBOOT_ROM],
-    }.get(profile.firmware, [])
+    }.get(firmware, [])
 
 
-def missing_firmware(profile: VmProfile) -> str | None:
-    """Reason the profile's firmware is not available on this host, or None."""
-    if profile.firmware == "coreboot":
-        rom = profile.coreboot_rom_path()
-        if rom is None or not rom.is_file():
-            return f"no coreboot ROM at {rom} (set {COREBOOT_ENV})"
+def missing_firmware(firmware: str, *, coreboot_rom: Path | None = None) -> str | None:
+    """Reason `firmware` (a profile's; coreboot with its ROM path) is not available on this host, or None."""
+    if firmware == "coreboot":
+        if coreboot_rom is None or not coreboot_rom.is_file():
+            return f"no coreboot ROM at {coreboot_rom} (set {COREBOOT_ENV})"
         return None
-    for path in _required(profile):
+    for path in _required(firmware):
         if not path.is_file():
             return f"{path} is missing (install the Debian package {_PACKAGES[path]})"
     return None

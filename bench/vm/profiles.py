@@ -12,6 +12,7 @@ from typing import Any, Literal, cast, get_args
 
 from bench.vm.cache import cache_root, project_root
 from bench.vm.errors import ProfileError
+from bench.vm.firmware import COREBOOT_ENV, missing_firmware
 
 __all__ = [
     "ACCELS",
@@ -37,7 +38,6 @@ CPU_MODES: tuple[str, ...] = get_args(CpuMode)
 # microvm is left out: it has no PCI bus, and libvirt 9 has no virtio-mmio 9p to share folders with it.
 MACHINES: tuple[str, ...] = get_args(Machine)
 
-COREBOOT_ENV = "BENCH_COREBOOT_ROM"
 PROFILES_ENV = "BENCH_VM_PROFILES"
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
@@ -136,9 +136,7 @@ class VmProfile:
 
     def skip_reason(self) -> str | None:
         """Why this (valid) profile cannot run on this machine, or None if it can."""
-        from bench.vm.firmware import missing_firmware
-
-        return missing_firmware(self)
+        return missing_firmware(self.firmware, coreboot_rom=self.coreboot_rom_path())
 
 
 def _fail(source: Path, key: str, problem: str) -> ProfileError:

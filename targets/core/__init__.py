@@ -15,7 +15,7 @@ from targets.core.errors import (
     NotFound,
 )
 from targets.core.models import Book, BulkAddResult, Loan, LoanStatus, NewBook, NewUser, StatusUpdate, User
-from targets.core.operations import OPERATIONS, CallPattern
+from targets.core.operations import OPERATIONS, STREAMED_RESPONSES, CallPattern
 from targets.core.service import DEFAULT_LOAN_DAYS, LibraryService, check_batch_index
 from targets.core.store import LibraryStore
 from targets.core.validation import LIMITS
@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_LOAN_DAYS",
     "LIMITS",
     "OPERATIONS",
+    "STREAMED_RESPONSES",
     "AlreadyExists",
     "Book",
     "BulkAddResult",

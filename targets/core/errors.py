@@ -9,7 +9,7 @@ Exception tree::
     └── FailedPrecondition  the request is valid but the state forbids it
                             (no copy available, loan already returned, book still on loan)
 
-Every protocol adapter maps `ErrorKind` to its native error through one table (see DESIGN.md).
+Every protocol adapter maps `ErrorKind` to its native error through one table (see docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["OPERATIONS", "CallPattern"]
+__all__ = ["OPERATIONS", "STREAMED_RESPONSES", "CallPattern"]
 
 
 class CallPattern(enum.StrEnum):
@@ -28,3 +28,10 @@ OPERATIONS: dict[str, CallPattern] = {
     "BulkAddBooks": CallPattern.CLIENT_STREAM,
     "UpdateLoanStatus": CallPattern.BIDI_STREAM,
 }
+# Operations whose answer is a stream of items (gRPC server and bidirectional streaming; NDJSON lines or an
+# array on REST and SOAP): they have a time to the first item. In contract order.
+STREAMED_RESPONSES: tuple[str, ...] = tuple(
+    name
+    for name, pattern in OPERATIONS.items()
+    if pattern in (CallPattern.SERVER_STREAM, CallPattern.BIDI_STREAM)
+)

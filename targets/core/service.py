@@ -42,7 +42,7 @@ def check_batch_index(index: int) -> None:
 
 
 class LibraryService:
-    """Operations named as in the contract table of DESIGN.md; each raises only `LibraryError` subclasses."""
+    """Operations named as in the contract table (docs/ARCHITECTURE.md); each raises only `LibraryError`s."""
 
     def __init__(self, store: LibraryStore | None = None, clock: Clock | None = None) -> None:
         self.store = store if store is not None else LibraryStore()

@@ -1,10 +1,8 @@
-"""Regenerate the committed gRPC/protobuf code from proto/library.proto (`python -m targets.grpc.codegen`)."""
+"""Generate the committed gRPC/protobuf code from proto/library.proto (`bench codegen` runs it)."""
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 import tempfile
 from pathlib import Path
 
@@ -41,16 +39,3 @@ def generate(out_dir: Path) -> list[Path]:
             target.write_text(text)
             written.append(target)
     return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=GENERATED, help="output directory (default: the package)")
-    args = parser.parse_args(argv)
-    for path in generate(args.out):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

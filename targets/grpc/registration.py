@@ -1,7 +1,8 @@
 """Register the servicer with request decoding that turns undecodable bytes into INVALID_ARGUMENT.
 
 grpcio's generated registration decodes with `FromString` and answers INTERNAL when that raises; garbage
-input is the client's fault, so it must get INVALID_ARGUMENT like on the other protocols (DESIGN.md).
+input is the client's fault, so it must get INVALID_ARGUMENT like on the other protocols
+(docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations

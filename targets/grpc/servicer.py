@@ -18,7 +18,7 @@ __all__ = ["STATUS_BY_KIND", "LibraryServicer"]
 log = logging.getLogger("targets.grpc")
 T = TypeVar("T")
 
-# DESIGN.md error table, gRPC column.
+# docs/ARCHITECTURE.md error table, gRPC column.
 STATUS_BY_KIND: dict[ErrorKind, grpc.StatusCode] = {
     ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorKind.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,

@@ -313,7 +313,7 @@ def _add_docs(app: FastAPI) -> None:
 
 
 def create_app(service: LibraryService) -> FastAPI:
-    """The REST target for `service`: the routes of DESIGN.md, problem+json errors, body limit, docs."""
+    """The REST target for `service`: the contract's routes, problem+json errors, body limit, docs."""
     app = _LibraryApi(
         title="Library service (REST target)",
         version=API_VERSION,

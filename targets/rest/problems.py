@@ -35,7 +35,7 @@ __all__ = [
     "problem_response",
 ]
 
-# The one mapping from domain error kind to HTTP status (DESIGN.md, "Errors mean the same on every protocol").
+# The one mapping from domain error kind to HTTP status (docs/ARCHITECTURE.md, the error table).
 STATUS_FOR_KIND: dict[ErrorKind, int] = {
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.INVALID_ARGUMENT: 400,

@@ -96,7 +96,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         # uvicorn answers a request httptools cannot parse (conflicting Content-Length/Transfer-Encoding,
         # bad bytes in the head, an unknown method, an HTTP/2 preface) in text/plain; every error of this
-        # target is problem+json (DESIGN.md error table), so these get one too.
+        # target is problem+json (docs/ARCHITECTURE.md error table), so these get one too.
         self._refuse(400, ErrorKind.INVALID_ARGUMENT, f"malformed HTTP/1.1 request: {msg}")
 
     def _refuse(self, status: int, kind: ErrorKind, detail: str) -> None:

@@ -166,7 +166,7 @@ class LibraryServiceBase(ServiceBase):
 
     @classmethod
     def call_wrapper(cls, ctx: Any, args: Any = None) -> Any:
-        # The one place where domain errors become SOAP faults (the error table of DESIGN.md).
+        # The one place where domain errors become SOAP faults (the error table of docs/ARCHITECTURE.md).
         try:
             return super().call_wrapper(ctx, args)
         except Fault:
@@ -401,29 +401,3 @@ def quiet_spyne_logging() -> None:
     for name in ("spyne.protocol.xml.invalid", "spyne.protocol.soap.soap11.invalid"):
         logging.getLogger(name).disabled = True
     logging.getLogger("spyne.server.wsgi").addFilter(_DROP_CLIENT_FAULTS)  # a no-op when already added
-
-
-# ---- bare baseline (reference point for the adapter's overhead) ----------------------------------------
-_FIXED_BOOK: Final = Book(1, "9790000000018", "Silent", "Radia Liskov", "size-1", 1931, 3, 2)
-
-
-class _BaselineService(ServiceBase):
-    """The bare stack: stock spyne Soap11 with lxml validation, one GetBook that returns a constant."""
-
-    __service_name__ = SERVICE_NAME
-
-    @rpc(_LONG, _returns=_BOOK_OUT, _out_variable_name="book")
-    def GetBook(ctx: Any, id: int) -> Book:
-        return _FIXED_BOOK
-
-
-def build_baseline_wsgi_app() -> Any:
-    """spyne as it comes (no hardening, no core, no fault mapping), with the same GetBook message shapes."""
-    app = Application(
-        [_BaselineService],
-        tns=TNS,
-        name=SERVICE_NAME,
-        in_protocol=Soap11(validator="lxml"),
-        out_protocol=Soap11(),
-    )
-    return WsgiApplication(app)

@@ -22,7 +22,7 @@ TNS: Final = "urn:library-bench:v1"
 # `Fault.code` reads e.g. "soap11env:Client.NotFound"; `local_fault_code` drops the prefix.
 SOAP_ENV_PREFIX: Final = "soap11env"
 
-# Domain error -> SOAP 1.1 faultcode (local part), the SOAP column of the error table in DESIGN.md.
+# Domain error -> SOAP 1.1 faultcode (local part), the SOAP column of the error table in docs/ARCHITECTURE.md.
 FAULT_CODES: Final[dict[ErrorKind, str]] = {
     ErrorKind.NOT_FOUND: "Client.NotFound",
     ErrorKind.INVALID_ARGUMENT: "Client.InvalidArgument",

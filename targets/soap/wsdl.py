@@ -1,9 +1,7 @@
-"""The SOAP contract: render wsdl/library.wsdl, compare WSDLs structurally, `--write` / `--check` the file."""
+"""The SOAP contract: render wsdl/library.wsdl and compare WSDLs structurally (`bench codegen` writes it)."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from typing import Final
 
@@ -13,7 +11,6 @@ __all__ = [
     "BINDING_NAME",
     "PLACEHOLDER_ADDRESS",
     "WSDL_PATH",
-    "main",
     "normalise_wsdl",
     "render_wsdl",
 ]
@@ -27,7 +24,7 @@ BINDING_NAME: Final = "{urn:library-bench:v1}LibraryService"
 
 _HEADER: Final = (
     " The SOAP 1.1 contract of the library benchmark (same operations and fields as proto/library.proto).\n"
-    "     Generated from targets/soap by `python -m targets.soap.wsdl` (option: write); do not edit.\n"
+    "     Generated from targets/soap by `bench codegen`; do not edit.\n"
     "     The endpoint address is a placeholder: clients override it with the address the target prints. "
 )
 
@@ -97,29 +94,3 @@ def _emit(node: _Node, depth: int, lines: list[str]) -> None:
     lines.append(f"{'  ' * depth}{tag} {shown}".rstrip() + (f" text={text!r}" if text else ""))
     for child in children:
         _emit(child, depth + 1, lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m targets.soap.wsdl", description=__doc__)
-    action = parser.add_mutually_exclusive_group()
-    action.add_argument("--write", action="store_true", help=f"(re)write {WSDL_PATH}")
-    action.add_argument("--check", action="store_true", help=f"exit 1 if {WSDL_PATH} is not up to date")
-    args = parser.parse_args(argv)
-    rendered = render_wsdl()
-    if args.write:
-        WSDL_PATH.parent.mkdir(parents=True, exist_ok=True)
-        WSDL_PATH.write_bytes(rendered)
-        print(f"wrote {WSDL_PATH}", file=sys.stderr)
-        return 0
-    if args.check:
-        current = WSDL_PATH.read_bytes() if WSDL_PATH.exists() else b""
-        if current != rendered:
-            print(f"{WSDL_PATH} is out of date; run: python -m targets.soap.wsdl --write", file=sys.stderr)
-            return 1
-        return 0
-    sys.stdout.buffer.write(rendered)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

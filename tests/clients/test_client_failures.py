@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from bench.clients import CLIENT_KINDS, ClientError, RemoteError, TransportError, make_client
-from bench.measure import Measurement
-from bench.targets_process import TargetProcess
+from bench.clients.measure import Measurement
+from bench.load.processes import TargetProcess
 
 KINDS = list(CLIENT_KINDS)
 Start = Callable[..., TargetProcess]

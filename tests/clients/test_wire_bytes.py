@@ -12,9 +12,9 @@ from collections.abc import Callable
 import pytest
 
 from bench.clients import make_client
-from bench.measure import Measurement
-from bench.targets_process import TargetProcess
-from bench.wiretap import Wiretap
+from bench.clients.measure import Measurement
+from bench.load.processes import TargetProcess
+from bench.load.wiretap import Wiretap
 from tests.http1 import read_http1_response
 
 Start = Callable[..., TargetProcess]

@@ -1,9 +1,9 @@
 """Every case of the table, against every protocol's real target process, compared with the in-process core.
 
-Proves: identical domain records on all three protocols for the same seeded data, every operation works, every
-error kind maps to the protocol-native error of DESIGN.md, and streams deliver the same items in the same
-order as the batch equivalents (gRPC streams vs SOAP arrays vs REST NDJSON are all compared with the same
-reference list).
+Proves: identical domain records on all three protocols for the same seeded data, every operation works,
+every error kind maps to the protocol-native error (docs/ARCHITECTURE.md), and streams deliver the same items
+in the same order as the batch equivalents (gRPC streams vs SOAP arrays vs REST NDJSON are all compared with
+the same reference list).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import pytest
 
 from bench.clients import LibraryClient, RemoteError, make_client
 from bench.clients.local_client import LocalClient
-from bench.targets_process import TargetProcess, start_target
+from bench.load.processes import TargetProcess, start_target
 from targets.core import OPERATIONS, ErrorKind, build_service, parse_clock
 from tests.conformance.cases import CASES, CLOCK, DATASET, Case, Ctx
 
-# DESIGN.md error table: the native form each client reports in RemoteError.native.
+# docs/ARCHITECTURE.md error table: the native form each client reports in RemoteError.native.
 NATIVE = {
     "grpc": {
         ErrorKind.NOT_FOUND: r"NOT_FOUND",

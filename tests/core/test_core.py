@@ -208,7 +208,7 @@ def test_concurrent_loans_never_oversell_copies() -> None:
 
 def test_binding_beyond_loopback_warns() -> None:
     """Safe default: 127.0.0.1 unless told otherwise, then a warning (nothing is sent to that address)."""
-    from bench.targets_process import start_target
+    from bench.load.processes import start_target
 
     target = start_target("rest", host="0.0.0.0", dataset="tiny")
     try:

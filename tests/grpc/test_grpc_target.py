@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from bench.clients.grpc_client import GrpcClient
-from bench.targets_process import TargetProcess
+from bench.load.processes import TargetProcess
 from targets.grpc import codegen
 
 Start = Callable[..., TargetProcess]
@@ -28,7 +28,7 @@ def test_generated_code_is_up_to_date(tmp_path: Path) -> None:
     codegen.generate(tmp_path)
     for name in codegen.OUTPUTS:
         assert filecmp.cmp(tmp_path / name, codegen.GENERATED / name, shallow=False), (
-            f"{name} differs from a fresh generation: run `python -m targets.grpc.codegen` and commit"
+            f"{name} differs from a fresh generation: run `bench codegen` and commit"
         )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from bench.clients import LibraryClient, RemoteError, make_client
-from bench.targets_process import TargetProcess, start_target
+from bench.load.processes import TargetProcess, start_target
 from targets.core import ErrorKind
 from targets.limits import LIMITS
 

@@ -1,8 +1,8 @@
 """Hostile input against the gRPC target: raw HTTP/2 frames, bad gRPC framing, bad protobuf, stream abuse.
 
-Expected answers: a gRPC status (the one the gRPC spec or the DESIGN.md error table names) on the stream, or,
-for connection-level violations (bad preface, bad frames, HPACK errors, floods), a closed connection, with or
-without a GOAWAY first; HTTP/2 lets the server close on any connection error.
+Expected answers: a gRPC status (the one the gRPC spec or the error table of docs/ARCHITECTURE.md names) on
+the stream, or, for connection-level violations (bad preface, bad frames, HPACK errors, floods), a closed
+connection, with or without a GOAWAY first; HTTP/2 lets the server close on any connection error.
 """
 
 from __future__ import annotations
@@ -434,7 +434,7 @@ def test_unary_without_message_and_without_deadline_is_answered(case: Case) -> N
     assert result.finished
 
 
-# ---- protobuf content: INVALID_ARGUMENT (DESIGN.md), never INTERNAL ----------------------------------------
+# ---- protobuf content: INVALID_ARGUMENT (docs/ARCHITECTURE.md), never INTERNAL ------------------------
 def _field(number: int, payload: bytes) -> bytes:
     return varint(number << 3 | 2) + varint(len(payload)) + payload
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from lxml import etree  # type: ignore[import-untyped]
 
-from bench.sysmetrics import process_cpu_seconds
+from bench.load.sysmetrics import process_cpu_seconds
 from tests.hostile._support import ANSWER_BOUND_S, Case, LiveTarget
 
 pytestmark = pytest.mark.hostile("soap")

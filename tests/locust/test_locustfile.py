@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -14,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from bench.clients import CLIENT_KINDS
-from bench.scenarios import load_scenarios
-from bench.targets_process import TargetProcess
+from bench.load.processes import TargetProcess
+from bench.load.scenarios import load_scenarios
 
 REPO = Path(__file__).resolve().parents[2]
-LOCUST = [sys.executable, "-m", "locust", "-f", str(REPO / "bench" / "locustfile.py")]
+LOCUST = [sys.executable, "-m", "locust", "-f", str(REPO / "bench" / "load" / "locustfile.py")]
 Start = Callable[..., TargetProcess]
-# Not imported from bench.locustfile: importing locust would monkey-patch this pytest process for gevent.
+# Not imported from bench.load.locustfile: importing locust would monkey-patch this pytest process for gevent.
 FIRST_ITEM = " · first item"
 
 pytestmark = pytest.mark.slow
@@ -104,3 +106,58 @@ def test_dashboard_offers_every_user_class() -> None:
     finally:
         process.terminate()
         process.wait(30)
+
+
+def _template_args(page: str) -> dict[str, object]:
+    match = re.search(r"window\.templateArgs = (\{.*?\})\n", page)
+    assert match, "no templateArgs in the dashboard page"
+    args: dict[str, object] = json.loads(match.group(1))
+    return args
+
+
+def _dashboard_page(port: str, args: list[str]) -> tuple[str, subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [*LOCUST, "--web-host", "127.0.0.1", "--web-port", port, *args],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                return response.read().decode(), process
+        except OSError:
+            time.sleep(0.3)
+    process.terminate()
+    raise AssertionError("the dashboard did not answer within 60 s")
+
+
+def test_dashboard_without_host_shows_the_target_it_started() -> None:
+    page, process = _dashboard_page("18090", ["--protocol", "rest-lean", "--scenario", "getbook"])
+    try:
+        args = _template_args(page)
+        assert args["missing_host_warning"] is False, "locust says a user class has no host"
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", str(args["host"])), args["host"]
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    started = re.search(r"started rest target at (\S+) \(pid (\d+)", stderr)
+    assert started and started.group(1) == args["host"], stderr[-2000:]
+    assert not Path(f"/proc/{started.group(2)}").exists(), "the target it started is gone"
+
+
+def test_ctrl_c_stops_the_users_before_their_targets(tmp_path: Path) -> None:
+    """Targets stopped first would add refused calls, which never happened in the test, to the final stats."""
+    prefix = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        [*LOCUST, "--headless", "-u", "8", "-r", "8", "-t", "60s", "--protocol", "rest-lean", "--scenario",
+         "getbook", "--csv", str(prefix), "--only-summary"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(6)  # users are running
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr[-2000:]
+    # The final statistics locust prints at shutdown (the CSV files were written before it).
+    summary = stderr[stderr.index("Response time percentiles") :]
+    assert re.search(r"rest-lean GetBook\s", summary), summary[:2000]
+    assert "transport:refused" not in summary, summary[-2000:]

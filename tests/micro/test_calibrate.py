@@ -13,16 +13,8 @@ from typing import Any
 
 import pytest
 
-from bench.calibrate import (
-    format_table,
-    measure_protocol,
-    parse_h2load,
-    parse_wrk,
-    ratio_ci,
-    summarize,
-    wrk_command,
-    wrk_script,
-)
+from bench.calibrate.windows import format_table, measure_protocol, ratio_ci, summarize
+from bench.load.native_tools import parse_h2load, parse_wrk, wrk_command, wrk_script
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,7 +92,7 @@ def test_noisy_windows_are_rerun_and_the_first_attempt_is_kept_as_superseded() -
         repeats=3,
         warmup_s=0.5,
         steal_threshold=5.0,
-        reruns=1,
+        max_reruns=1,
         seed=1,
     )
     assert [r["phase"] for r in records[:2]] == ["warmup", "warmup"]
@@ -129,7 +121,7 @@ def test_windows_of_a_busy_host_are_rerun_too() -> None:
         warmup_s=0,
         steal_threshold=5.0,
         busy_threshold=0.5,  # the fake's other processes use 1 % of a CPU
-        reruns=2,
+        max_reruns=2,
         seed=0,
     )
     assert [(r["noise"], r["superseded"]) for r in records] == [
@@ -147,7 +139,7 @@ def test_window_order_is_randomized_but_reproducible() -> None:
             repeats=8,
             warmup_s=0,
             steal_threshold=5.0,
-            reruns=0,
+            max_reruns=0,
             seed=seed,
         )
         return [r["generator"] for r in records]

@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 
 from bench.clients import make_client
+from bench.load.processes import TargetProcess
+from bench.load.wiretap import Wiretap
 from bench.micro.bare import reference_books
 from bench.micro.codecs import CODECS, FORMATS, protobuf_decode
-from bench.targets_process import TargetProcess
-from bench.wiretap import Wiretap
 from targets.grpc.wire import book_to_pb
 
 

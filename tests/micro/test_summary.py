@@ -1,4 +1,4 @@
-"""bench.micro.summary: adapters against bare stacks, from a pytest-benchmark JSON file."""
+"""`bench micro summary`: adapters against bare stacks, from a pytest-benchmark JSON file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bench.micro.summary import compare, main, per_item
+from bench.cli import main
+from bench.micro.summary import compare, per_item
 
 
 def _bench(group: str, stack: str, kind: str, median_s: float) -> dict[str, Any]:
@@ -49,6 +50,6 @@ def test_cost_per_streamed_item() -> None:
 def test_main_prints_both_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(DATA))
-    assert main([str(path)]) == 0
+    assert main(["micro", "summary", str(path)]) == 0
     out = capsys.readouterr().out
     assert "> budget" in out and "70.0" in out

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bench.clients import make_client
+from bench.load.placement import Pinning, choose_placement
 from bench.micro._support import LOAN_BOOK_COPIES, WriteState, build_case, group_name
-from bench.micro.affinity import Pinning, choose_placement
 from bench.micro.bare import reference_book, start_bare
 from targets.core import Book, Loan, LoanStatus, NewBook
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import build_report
+from bench.report.build import build_report
 from tests.report.synth import add_vm_profile, copy_run
 from tests.report.test_report import figure_ids
 

@@ -7,9 +7,9 @@ import random
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from bench.recorder import new_histogram
-from bench.report_data import summarize
-from bench.report_hdr import EMPTY, decode, merge, spectrum
+from bench.load.recorder import new_histogram
+from bench.report.data import summarize
+from bench.report.hdr import EMPTY, decode, merge, spectrum
 
 
 def histogram(seed: int, n: int = 3000) -> HdrHistogram:

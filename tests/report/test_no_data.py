@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import build_report
+from bench.report.build import build_report
 from tests.report.synth import add_vm_profile, copy_run, drop_cells, fail_cell, flag_cell, read_index
 
 

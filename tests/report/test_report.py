@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import build_report
+from bench.report.build import build_report
 from tests.report.synth import copy_run
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.targets_process import TargetProcess, start_target
+from bench.load.processes import TargetProcess, start_target
 from targets.core import LibraryService, build_service, parse_clock
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.plan import CellSpec, MeasureSettings, expand_plan
-from bench.runner import CellOutcome, Run
+from bench.run.plan import CellSpec, MeasureSettings, expand_plan
+from bench.run.runner import CellOutcome, Run
 
 
 def make_run(tmp_path: Path, *, cells: int, max_reruns: int, budget: int) -> Run:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.results import build_tidy
+from bench.analysis.tidy import build_tidy
 
 REPO = Path(__file__).resolve().parents[2]
 # Tiny but real: two clients, two repetitions, 0.3 s windows (each cell ~5 s), fixed seed.
@@ -168,9 +168,9 @@ def test_tidy_table_has_every_cell_and_documented_columns(two_runs: tuple[Path, 
     ]:  # fmt: skip
         assert metric in set(tidy["metric"]), metric
     assert (tidy["unit"] != "").all()
-    import bench.results
+    import bench.analysis.tidy
 
-    loaded = bench.results.load(run)  # one call, from the parquet file written on first load
+    loaded = bench.analysis.tidy.load(run)  # one call, from the parquet file written on first load
     assert (run / "tidy.parquet").exists() and len(loaded) == len(tidy)
 
 
@@ -261,7 +261,7 @@ def test_remote_workers_connect_to_a_fixed_master_port(tmp_path: Path) -> None:
     with socket_port() as port:
         pass
     worker = subprocess.Popen(
-        ["bash", "-c", f"while true; do {sys.executable} -m locust -f bench/locustfile.py --worker "
+        ["bash", "-c", f"while true; do {sys.executable} -m locust -f bench/load/locustfile.py --worker "
          f"--master-host 127.0.0.1 --master-port {port} --scenario mixed --protocol rest-lean "
          "--loglevel WARNING; sleep 0.2; done"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,

@@ -11,7 +11,7 @@ import httpx
 import zeep
 from lxml import etree  # type: ignore[import-untyped]
 
-from bench.targets_process import TargetProcess, start_target
+from bench.load.processes import TargetProcess, start_target
 from targets.soap.wsdl import BINDING_NAME, WSDL_PATH
 
 REPO = Path(__file__).resolve().parents[2]

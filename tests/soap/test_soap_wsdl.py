@@ -23,7 +23,7 @@ def committed() -> bytes:
 
 
 def test_committed_wsdl_is_up_to_date() -> None:
-    # Regenerating is a no-op (`python -m targets.soap.wsdl --write` would not change the file).
+    # Regenerating is a no-op (`bench codegen` would not change the file).
     assert committed() == render_wsdl()
     assert PLACEHOLDER_ADDRESS.encode() in committed()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import build_tidy
+from bench.analysis.tidy import build_tidy
 from tests.vm.test_vm_guests import _missing
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]

@@ -1,0 +1,1 @@
+"""From raw files to numbers: the tidy table, comparisons with their statistics, and `bench compare`."""

@@ -1,0 +1,1 @@
+"""`bench codegen`: files generated from the contracts (proto/, the SOAP service)."""

@@ -1,0 +1,1 @@
+"""One module per report section; `bench.report.build.SECTIONS` puts them in order."""
