@@ -34,6 +34,8 @@ bench: deps
 lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
+	$(VENV)/bin/bench codegen --check
 
 typecheck: deps
 	$(VENV)/bin/mypy
