@@ -10,7 +10,7 @@ import sys
 
 from targets.core import DATASETS, build_service, parse_clock
 from targets.lifetime import die_with_parent
-from targets.serve import PROTOCOLS, ready_line, server_for
+from targets.serve import PROTOCOLS, address, ready_line, server_for
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -34,6 +34,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="WARNING", help="server log level on stderr (default: WARNING)"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve per-operation call and error counters in Prometheus text format on this port (0: a free "
+        "one); the READY line then ends with metrics=<host>:<port>",
+    )
+    parser.add_argument(
+        "--inject-delay",
+        type=float,
+        default=0.0,
+        metavar="MICROSECONDS",
+        help="make every call this much slower (CPU busy-wait): a deliberately slowed target for tests and "
+        "demonstrations (default: 0)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,8 +57,12 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
     )
-    if not 0 <= args.port <= 65535:
-        print(f"bench serve: --port {args.port} is not a TCP port (0..65535)", file=sys.stderr)
+    for option, port in (("--port", args.port), ("--metrics-port", args.metrics_port)):
+        if port is not None and not 0 <= port <= 65535:
+            print(f"bench serve: {option} {port} is not a TCP port (0..65535)", file=sys.stderr)
+            return 2
+    if args.inject_delay < 0:
+        print(f"bench serve: --inject-delay {args.inject_delay} must not be negative", file=sys.stderr)
         return 2
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.host.startswith("127."):
         log.warning(
@@ -62,11 +82,24 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bench serve: --clock: {exc}", file=sys.stderr)
         return 2
-    service = build_service(args.dataset, clock=clock, seed=args.seed)
+    service = build_service(args.dataset, clock=clock, seed=args.seed, inject_delay_s=args.inject_delay / 1e6)
     serve = server_for(args.protocol)
+    metrics: str | None = None
+    if args.metrics_port is not None:
+        from targets.metrics import start_metrics_server
+
+        try:
+            bound = start_metrics_server(service.calls, host=args.host, port=args.metrics_port)
+        except OSError as exc:
+            print(
+                f"bench serve: cannot serve metrics on {args.host}:{args.metrics_port}: {exc}",
+                file=sys.stderr,
+            )
+            return 1
+        metrics = address(args.host, bound)
 
     def on_ready(port: int) -> None:
-        print(ready_line(args.protocol, args.host, port), flush=True)
+        print(ready_line(args.protocol, args.host, port, metrics=metrics), flush=True)
 
     try:
         serve(service, host=args.host, port=args.port, on_ready=on_ready)

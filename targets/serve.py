@@ -7,7 +7,7 @@ from typing import Protocol
 
 from targets.core import LibraryService
 
-__all__ = ["PROTOCOLS", "ServeFunction", "ready_line", "server_for"]
+__all__ = ["PROTOCOLS", "ServeFunction", "address", "ready_line", "server_for"]
 
 PROTOCOLS = ("grpc", "rest", "soap")
 
@@ -35,6 +35,13 @@ def server_for(protocol: str) -> ServeFunction:
     raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
 
 
-def ready_line(protocol: str, host: str, port: int) -> str:
+def address(host: str, port: int) -> str:
+    """host:port as clients write it (an IPv6 host in brackets)."""
     shown = f"[{host}]" if ":" in host else host
-    return f"READY {protocol} {shown}:{port}"
+    return f"{shown}:{port}"
+
+
+def ready_line(protocol: str, host: str, port: int, *, metrics: str | None = None) -> str:
+    """`READY <protocol> <host>:<port>`, plus ` metrics=<host>:<port>` when the counters are served."""
+    line = f"READY {protocol} {address(host, port)}"
+    return f"{line} metrics={metrics}" if metrics else line

@@ -4,6 +4,7 @@ No protocol library is imported here; adapters in `targets.grpc`, `targets.rest`
 translate between their wire format and these types.
 """
 
+from targets.core.calls import CallCounters, OperationCall
 from targets.core.clock import Clock, FixedClock, SystemClock, parse_clock
 from targets.core.dataset import DATASETS, DatasetSpec, category_name, isbn13, seed_service
 from targets.core.errors import (
@@ -29,6 +30,7 @@ __all__ = [
     "AlreadyExists",
     "Book",
     "BulkAddResult",
+    "CallCounters",
     "CallPattern",
     "Clock",
     "DatasetSpec",
@@ -44,6 +46,7 @@ __all__ = [
     "NewBook",
     "NewUser",
     "NotFound",
+    "OperationCall",
     "StatusUpdate",
     "SystemClock",
     "User",
@@ -56,12 +59,14 @@ __all__ = [
 ]
 
 
-def build_service(dataset: str = "small", *, clock: Clock | None = None, seed: int = 42) -> LibraryService:
-    """A service seeded with a named dataset (what every target serves)."""
+def build_service(
+    dataset: str = "small", *, clock: Clock | None = None, seed: int = 42, inject_delay_s: float = 0.0
+) -> LibraryService:
+    """A service seeded with a named dataset (what every target serves); seeding is not counted as calls."""
     try:
         spec = DATASETS[dataset]
     except KeyError:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}") from None
-    service = LibraryService(clock=clock)
+    service = LibraryService(clock=clock, calls=CallCounters(inject_delay_s=inject_delay_s))
     seed_service(service, spec, seed=seed)
     return service

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
+from targets.core.calls import CallCounters
 from targets.core.clock import Clock, SystemClock
 from targets.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from targets.core.models import (
@@ -44,9 +45,16 @@ def check_batch_index(index: int) -> None:
 class LibraryService:
     """Operations named as in the contract table (docs/ARCHITECTURE.md); each raises only `LibraryError`s."""
 
-    def __init__(self, store: LibraryStore | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: LibraryStore | None = None,
+        clock: Clock | None = None,
+        calls: CallCounters | None = None,
+    ) -> None:
         self.store = store if store is not None else LibraryStore()
         self.clock = clock if clock is not None else SystemClock()
+        # Adapters count each request here (targets.core.calls); the metrics side port reads them.
+        self.calls = calls if calls is not None else CallCounters()
 
     # ---- books -------------------------------------------------------------------------------------
     def add_book(self, new: NewBook) -> Book:

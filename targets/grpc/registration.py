@@ -1,4 +1,5 @@
-"""Register the servicer with request decoding that turns undecodable bytes into INVALID_ARGUMENT.
+"""Register the servicer with request decoding that turns undecodable bytes into INVALID_ARGUMENT, and
+count every call and its outcome in the core's call counters (targets.core.calls).
 
 grpcio's generated registration decodes with `FromString` and answers INTERNAL when that raises; garbage
 input is the client's fault, so it must get INVALID_ARGUMENT like on the other protocols
@@ -13,12 +14,14 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from targets.core import InvalidArgument
+from targets.core import CallCounters, ErrorKind, InvalidArgument
 from targets.grpc._generated import library_pb2
+from targets.grpc.servicer import STATUS_BY_KIND
 
 __all__ = ["register_library_service"]
 
 _SERVICE = library_pb2.DESCRIPTOR.services_by_name["Library"]
+_KIND_BY_STATUS = {status: kind for kind, status in STATUS_BY_KIND.items()}
 
 
 class _Malformed:
@@ -76,11 +79,27 @@ def _stream_request(
     return handler
 
 
-def register_library_service(servicer: object, server: grpc.aio.Server) -> None:
+def _counted(
+    name: str, calls: CallCounters, method: Callable[[Any, Any], Awaitable[Any]]
+) -> Callable[[Any, Any], Awaitable[Any]]:
+    """Count the call; an abort counts as the error kind its status code stands for."""
+
+    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        with calls.call(name) as call:
+            try:
+                return await method(request, context)
+            except grpc.aio.AbortError:
+                call.fail(_KIND_BY_STATUS.get(context.code(), ErrorKind.INTERNAL))
+                raise
+
+    return handler
+
+
+def register_library_service(servicer: object, server: grpc.aio.Server, calls: CallCounters) -> None:
     """Like the generated `add_LibraryServicer_to_server`, driven by the service descriptor."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in _SERVICE.methods:
-        behaviour = getattr(servicer, method.name)
+        behaviour = _counted(method.name, calls, getattr(servicer, method.name))
         decode = _safe_decoder(library_pb2.__dict__[method.input_type.name])
         encode = library_pb2.__dict__[method.output_type.name].SerializeToString
         if method.client_streaming and method.server_streaming:

@@ -37,7 +37,7 @@ def server_options() -> list[tuple[str, int]]:
 
 def build_server(service: LibraryService) -> tuple[grpc.aio.Server, Any]:
     server = grpc.aio.server(options=server_options())
-    register_library_service(LibraryServicer(service), server)
+    register_library_service(LibraryServicer(service), server, service.calls)
     # grpc_health re-exports its asyncio servicer as `health.aio` at runtime; its stubs do not declare it.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

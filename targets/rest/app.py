@@ -21,6 +21,7 @@ from starlette.routing import request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from targets.core import LIMITS as CORE_LIMITS
+from targets.core.calls import CallCounters
 from targets.core.errors import LibraryError
 from targets.core.models import NewBook, NewUser, StatusUpdate
 from targets.core.service import LibraryService
@@ -124,6 +125,20 @@ class _Endpoints:
 
     async def health(self, request: Request) -> Response:
         return Response(_HEALTHY, media_type=JSON)
+
+
+def _counted(calls: CallCounters, name: str, handler: Handler) -> Handler:
+    """Count the call in the core; a LibraryError escaping to the problem+json handlers counts as its kind."""
+
+    async def counted(request: Request) -> Response:
+        with calls.call(name) as call:
+            try:
+                return await handler(request)
+            except ClientDisconnect:
+                call.fail("Cancelled")  # the client left: not an error of the server
+                raise
+
+    return counted
 
 
 def _path_id(request: Request, name: str) -> int:
@@ -326,9 +341,10 @@ def create_app(service: LibraryService) -> FastAPI:
     )
     endpoints = _Endpoints(service)
     for op in _operations(endpoints):
+        handler = op.handler if op.name == "Health" else _counted(service.calls, op.name, op.handler)
         app.router.add_api_route(
             op.path,
-            op.handler,
+            handler,
             methods=[op.method],
             name=op.name,
             operation_id=op.name,

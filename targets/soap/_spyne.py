@@ -42,7 +42,7 @@ from targets.core import (
 )
 from targets.core.models import Book, Loan, User
 from targets.soap._xmlguard import DoctypeForbidden, MalformedProlog, reject_doctype
-from targets.soap.faults import FAULT_CODES, TNS
+from targets.soap.faults import FAULT_CODES, TNS, error_kind_for_fault
 
 __all__ = [
     "SERVICE_NAME",
@@ -166,18 +166,23 @@ class LibraryServiceBase(ServiceBase):
 
     @classmethod
     def call_wrapper(cls, ctx: Any, args: Any = None) -> Any:
-        # The one place where domain errors become SOAP faults (the error table of docs/ARCHITECTURE.md).
-        try:
-            return super().call_wrapper(ctx, args)
-        except Fault:
-            raise
-        except Exception as exc:
-            if isinstance(exc, LibraryError) and exc.kind is not ErrorKind.INTERNAL:
-                raise Fault(FAULT_CODES[exc.kind], exc.message) from exc
-            # Anything else is a bug or a broken invariant: the client gets a generic Server fault, the
-            # traceback goes to stderr once.
-            log.exception("unexpected error in %s", ctx.method_request_string)
-            raise Fault(FAULT_CODES[ErrorKind.INTERNAL], "internal server error") from exc
+        # The one place where domain errors become SOAP faults (the error table of docs/ARCHITECTURE.md),
+        # and where each call is counted in the core (a LibraryError escaping counts as its kind).
+        with _core(ctx).calls.call(ctx.descriptor.name) as call:
+            try:
+                return super().call_wrapper(ctx, args)
+            except Fault as fault:
+                call.fail(error_kind_for_fault(str(fault.faultcode)))
+                raise
+            except Exception as exc:
+                if isinstance(exc, LibraryError) and exc.kind is not ErrorKind.INTERNAL:
+                    call.fail(exc.kind)
+                    raise Fault(FAULT_CODES[exc.kind], exc.message) from exc
+                # Anything else is a bug or a broken invariant: the client gets a generic Server fault, the
+                # traceback goes to stderr once.
+                call.fail(ErrorKind.INTERNAL)
+                log.exception("unexpected error in %s", ctx.method_request_string)
+                raise Fault(FAULT_CODES[ErrorKind.INTERNAL], "internal server error") from exc
 
     @rpc(_TEXT, _TEXT, _TEXT, _TEXT, _INT, _INT, _returns=_BOOK_OUT, _out_variable_name="book")
     def AddBook(ctx: Any, isbn: str, title: str, author: str, category: str, year: int, copies: int) -> Book:
