@@ -49,7 +49,7 @@ class _Transport(Protocol):
     def lines(self, operation: str, method: str, path: str, body: bytes | None = None) -> list[Any]: ...
 
 
-class _Operations:
+class RestOperations:
     """The REST mapping of the contract (routes and bodies), shared by both clients."""
 
     _t: _Transport
@@ -99,7 +99,7 @@ class _Operations:
         ]
 
 
-def _encode(body: Any) -> tuple[bytes | None, dict[str, str]]:
+def encode_body(body: Any) -> tuple[bytes | None, dict[str, str]]:
     if body is None:
         return None, _JSON
     if isinstance(body, bytes):
@@ -127,7 +127,7 @@ class _HttpxTransport:
         return TransportError("error", f"{self.where}: {exc!r}")
 
     def json(self, operation: str, method: str, path: str, body: Any = None) -> Any:
-        content, headers = _encode(body)
+        content, headers = encode_body(body)
         with self.meter.measure(operation):
             try:
                 response = self.http.request(method, path, content=content, headers=headers)
@@ -158,7 +158,7 @@ def _ctype(headers: httpx.Headers) -> str:
     return str(headers.get("content-type", "")).split(";")[0].strip().lower()
 
 
-class RestClient(_Operations):
+class RestClient(RestOperations):
     protocol = "rest"
 
     def __init__(
@@ -188,7 +188,7 @@ class _LeanTransport:
         self.host_header = {"Host": self.conn.where}
 
     def _send(self, method: str, path: str, body: Any, stream: bool) -> Response:
-        content, headers = _encode(body)
+        content, headers = encode_body(body)
         if stream and body is None:
             headers = {"Accept": "application/x-ndjson"}
         return self.conn.request(method, path, content, {**headers, **self.host_header})
@@ -223,7 +223,7 @@ class _LeanTransport:
                 items.append(orjson.loads(line))
 
 
-class LeanRestClient(_Operations):
+class LeanRestClient(RestOperations):
     """The same routes over one stdlib HTTP/1.1 connection: REST without httpx's per-request machinery."""
 
     protocol = "rest"

@@ -193,7 +193,7 @@ def _fields(body: str, **values: Any) -> str:
     return body
 
 
-def _envelope(operation: str, inner: str) -> bytes:
+def envelope(operation: str, inner: str) -> bytes:
     return _ENVELOPE.format(body=f"<tns:{operation}>{inner}</tns:{operation}>").encode()
 
 
@@ -228,7 +228,7 @@ class LeanSoapClient:
         """Send one operation; return the children of the `<Op>Response` element."""
         with self.meter.measure(operation) as call:
             headers = {**self._headers, "SOAPAction": f'"{operation}"'}
-            response = self._http.request("POST", "/", _envelope(operation, inner), headers)
+            response = self._http.request("POST", "/", envelope(operation, inner), headers)
             try:
                 data = response.read()
             except OSError as exc:

@@ -1,38 +1,77 @@
-"""Host counters read around every measured window: CPU steal (all CPUs), and process CPU time by pid."""
+"""Host counters read around every measured window: CPU steal and busy time (all CPUs and each pinned CPU),
+and process CPU time by pid.
+
+On a shared host two things take CPU from a pinned target or generator without showing in their own CPU
+time: the hypervisor (steal) and other processes on the same CPU. Both are measured per window on the
+target's and the generator's CPU, so a noisy window can be flagged instead of being mistaken for a slow
+protocol.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from bench.thresholds import GENERATOR_LIMIT_PCT
 
-__all__ = ["CpuSample", "Window", "WindowResult", "process_cpu_seconds", "read_cpu", "window_record"]
+__all__ = [
+    "CpuSample",
+    "HostBusy",
+    "Window",
+    "WindowResult",
+    "other_cpu_pct",
+    "process_cpu_seconds",
+    "read_cpu",
+    "read_cpus",
+    "window_record",
+]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True, slots=True)
 class CpuSample:
-    """Aggregate jiffies of the `cpu` line of /proc/stat (all CPUs together)."""
+    """Jiffies of one `cpu` line of /proc/stat (the aggregate line or one CPU)."""
 
     total: int
     steal: int
     idle: int
 
+    @property
+    def busy(self) -> int:
+        return self.total - self.idle - self.steal
 
-def read_cpu() -> CpuSample:
-    with open("/proc/stat") as f:
-        fields = f.readline().split()
-    if fields[0] != "cpu":
-        raise RuntimeError("/proc/stat does not start with the aggregate 'cpu' line")
+
+def _sample(fields: list[str]) -> CpuSample:
     values = [int(v) for v in fields[1:]]
     # user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user/nice.
-    total = sum(values[:8])
-    steal = values[7] if len(values) > 7 else 0
-    return CpuSample(total=total, steal=steal, idle=values[3] + values[4])
+    return CpuSample(
+        total=sum(values[:8]), steal=values[7] if len(values) > 7 else 0, idle=values[3] + values[4]
+    )
+
+
+def read_cpus() -> dict[int | None, CpuSample]:
+    """Every `cpu` line of /proc/stat: None -> all CPUs together, n -> CPU n."""
+    samples: dict[int | None, CpuSample] = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if not line.startswith("cpu"):
+                break
+            fields = line.split()
+            key = None if fields[0] == "cpu" else int(fields[0][3:])
+            samples[key] = _sample(fields)
+    if None not in samples:
+        raise RuntimeError("/proc/stat does not start with the aggregate 'cpu' line")
+    return samples
+
+
+def read_cpu() -> CpuSample:
+    """The aggregate `cpu` line (all CPUs together)."""
+    return read_cpus()[None]
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -47,13 +86,23 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def other_cpu_pct(busy_s: float, target_s: float, generator_s: float, wall_s: float) -> float:
+    """CPU used by everything else during the window, in % of one CPU (clock ticks: ±10 ms per reading)."""
+    if wall_s <= 0:
+        return 0.0
+    return max(0.0, 100.0 * (busy_s - target_s - generator_s) / wall_s)
+
+
 @dataclass(frozen=True, slots=True)
 class WindowResult:
     wall_s: float
     steal_pct: float  # share of all CPUs' time stolen by the hypervisor during the window
     target_cpu_s: float  # CPU time the target process used during the window
-    generator_cpu_s: float  # CPU time this (load generator) process used
+    generator_cpu_s: float  # CPU time of the load generator (processes given, or set by the caller)
     started_at: float  # time.time() at the start
+    host_busy_s: float = 0.0  # busy (non-idle, non-steal) CPU seconds over all CPUs
+    cpu_steal_pct: dict[int, float] = field(default_factory=dict)  # per watched CPU
+    cpu_busy_s: dict[int, float] = field(default_factory=dict)  # per watched CPU
 
     @property
     def generator_cpu_pct(self) -> float:
@@ -65,12 +114,24 @@ class WindowResult:
 
 
 class Window:
-    """`with Window(target_pid) as w: ...` then `w.result` (steal %, CPU seconds of target and generator)."""
+    """`with Window(target_pid, cpus=(target_cpu, generator_cpu)) as w: ...` then `w.result`.
 
-    def __init__(self, target_pid: int | None, generator_pids: tuple[int, ...] = ()) -> None:
+    The generator's CPU time is that of `generator_pids` (default: this process); a caller whose generator
+    is a short-lived child (a native tool) passes `generator_cpu_s` to `finish` instead.
+    """
+
+    def __init__(
+        self,
+        target_pid: int | None,
+        generator_pids: tuple[int, ...] = (),
+        *,
+        cpus: tuple[int | None, ...] = (),
+    ) -> None:
         self.target_pid = target_pid
         self.generator_pids = generator_pids or (os.getpid(),)
+        self.cpus = tuple(c for c in cpus if c is not None)
         self.result: WindowResult | None = None
+        self.generator_cpu_s: float | None = None
 
     def _generator_cpu(self) -> float:
         return sum(process_cpu_seconds(pid) for pid in self.generator_pids)
@@ -78,23 +139,58 @@ class Window:
     def __enter__(self) -> Window:
         self._wall = time.time()
         self._t0 = time.perf_counter()
-        self._cpu0 = read_cpu()
+        self._cpus0 = read_cpus()
         self._target0 = process_cpu_seconds(self.target_pid) if self.target_pid else 0.0
         self._gen0 = self._generator_cpu()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         wall = time.perf_counter() - self._t0
-        cpu1 = read_cpu()
+        cpus1 = read_cpus()
         target1 = process_cpu_seconds(self.target_pid) if self.target_pid else 0.0
-        total = cpu1.total - self._cpu0.total
+        all0, all1 = self._cpus0[None], cpus1[None]
+        total = all1.total - all0.total
+        steal: dict[int, float] = {}
+        busy: dict[int, float] = {}
+        for cpu in self.cpus:
+            before, after = self._cpus0.get(cpu), cpus1.get(cpu)
+            if before is None or after is None:
+                continue
+            jiffies = after.total - before.total
+            steal[cpu] = 100.0 * (after.steal - before.steal) / jiffies if jiffies > 0 else 0.0
+            busy[cpu] = (after.busy - before.busy) / _TICKS
+        generator = self._generator_cpu() - self._gen0
         self.result = WindowResult(
             wall_s=wall,
-            steal_pct=100.0 * (cpu1.steal - self._cpu0.steal) / total if total > 0 else 0.0,
+            steal_pct=100.0 * (all1.steal - all0.steal) / total if total > 0 else 0.0,
             target_cpu_s=target1 - self._target0,
-            generator_cpu_s=self._generator_cpu() - self._gen0,
+            generator_cpu_s=generator if not math.isnan(generator) else 0.0,
             started_at=self._wall,
+            host_busy_s=(all1.busy - all0.busy) / _TICKS,
+            cpu_steal_pct=steal,
+            cpu_busy_s=busy,
         )
+
+
+class HostBusy:
+    """`with HostBusy() as busy: ...` then `busy.seconds`: non-idle, non-steal CPU seconds over all CPUs."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start: CpuSample | None = None
+
+    def __enter__(self) -> HostBusy:
+        self._start = read_cpu()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        end = read_cpu()
+        assert self._start is not None
+        self.seconds = max(0, end.busy - self._start.busy) / _TICKS
 
 
 def window_record(

@@ -1,64 +1,19 @@
-"""Native load generators from Debian's packages (wrk, h2load): command lines as data, and their output.
+"""Native load generators from Debian's packages (wrk, h2load): their output and their versions.
 
-wrk_command(url, ...) / h2load_command(url, ...)  -> argv lists (no shell)
-parse_wrk(stdout) / parse_h2load(stdout)         -> NativeResult(requests, failures, rps, data_bytes)
+parse_wrk(stdout) / parse_h2load(stdout)   -> NativeResult(requests, failures, rps, data_bytes)
+tool_version(name)                         -> "h2load nghttp2/1.52.0" (cached; recorded in the manifest)
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
-__all__ = [
-    "APT_HINT",
-    "NativeResult",
-    "h2load_command",
-    "parse_h2load",
-    "parse_wrk",
-    "tool_version",
-    "wrk_command",
-    "wrk_script",
-]
+__all__ = ["APT_HINT", "NativeResult", "parse_h2load", "parse_wrk", "tool_version"]
 
 APT_HINT = "apt-get install -y wrk nghttp2-client"
-
-
-def wrk_script(body: bytes, headers: dict[str, str]) -> str:
-    """A wrk Lua script that POSTs `body` with `headers` (Lua long brackets: the XML needs no escaping)."""
-    level = "=" * next(n for n in range(1, 64) if f"]{'=' * n}]" not in body.decode())
-    lines = ['wrk.method = "POST"', f"wrk.body = [{level}[{body.decode()}]{level}]"]
-    lines += [f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}" for name, value in headers.items()]
-    return "\n".join(lines) + "\n"
-
-
-def wrk_command(url: str, *, duration_s: int, connections: int, script: Path | None = None) -> list[str]:
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s"]  # one thread: the generator has one CPU
-    if script is not None:
-        argv += ["-s", str(script)]
-    return [*argv, url]
-
-
-def h2load_command(
-    url: str, *, duration_s: int, connections: int, streams: int, data_file: Path
-) -> list[str]:
-    return [
-        "h2load",
-        "-t1",  # one thread: the generator has one CPU
-        f"-c{connections}",
-        f"-m{streams}",
-        "-D",
-        str(duration_s),
-        "-d",
-        str(data_file),  # a POST body: the 5-byte gRPC prefix + GetBookRequest
-        "-H",
-        "content-type: application/grpc",
-        "-H",
-        "te: trailers",  # gRPC servers require it (trailers carry grpc-status)
-        url,
-    ]
 
 
 @dataclass
@@ -107,7 +62,10 @@ def parse_h2load(output: str) -> NativeResult:
     )
 
 
+@functools.cache
 def tool_version(tool: str) -> str:
     flag = "--version" if tool == "h2load" else "-v"
     done = subprocess.run([tool, flag], capture_output=True, text=True, check=False)
-    return (done.stdout + done.stderr).strip().splitlines()[0] if (done.stdout + done.stderr).strip() else "?"
+    text = (done.stdout + done.stderr).strip()
+    # "wrk debian/4.1.0-3+b2 [epoll] Copyright (C) 2012 Will Glozer": name and version, not the banner.
+    return text.splitlines()[0].split(" Copyright")[0] if text else "?"
