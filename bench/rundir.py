@@ -62,6 +62,7 @@ class CellOutcome:
     flagged: bool  # steal stayed above the threshold after the allowed re-runs
     final: bool  # the attempt the tables use
     wall_s: float
+    max_other_cpu_pct: float = 0.0  # other processes' CPU on the pinned CPUs (% of a CPU), noisiest window
 
     @classmethod
     def from_cell(cls, cell_id: str, attempt: int, cell: dict[str, Any], *, wall_s: float) -> CellOutcome:
@@ -76,6 +77,7 @@ class CellOutcome:
             flagged=False,
             final=True,
             wall_s=wall_s,
+            max_other_cpu_pct=float(cell.get("max_other_cpu_pct", 0.0)),
         )
 
     def record(self) -> dict[str, Any]:

@@ -6,16 +6,10 @@ cells run". Exit code 0: measured; 1: the cell failed (the reason is in <dir>/ce
 
 from __future__ import annotations
 
-# bench.run.cell sets up gevent and gRPC-on-gevent before anything opens a socket.
-from bench.run.cell import run_cell  # isort: skip
-
 import argparse
 import json
 import sys
 from pathlib import Path
-
-from bench.run.plan import CellSpec
-from targets.lifetime import die_with_parent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,9 +21,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, required=True, help="cell spec JSON (written by bench run)")
     parser.add_argument("--out", type=Path, required=True, help="directory for this cell's raw files")
     args = parser.parse_args(argv)
+    data = json.loads(args.spec.read_text())
+    if data.get("kind") == "load" and data.get("engine", "python") == "python":
+        # The python engine patches the process for gevent (and gRPC for gevent): before anything else runs.
+        import bench.run.python_cell  # noqa: F401
+
+    from bench.run.cell import run_cell
+    from bench.run.plan import CellSpec
+    from targets.lifetime import die_with_parent
+
     die_with_parent()
-    spec = CellSpec.from_json(json.loads(args.spec.read_text()))
-    return run_cell(spec, args.out)
+    return run_cell(CellSpec.from_json(data), args.out)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ is stopped mid-way.
 
 from __future__ import annotations
 
-# bench.run.cell sets up gevent and gRPC-on-gevent before anything opens a socket.
+# Guests run python cells: the python engine patches the process for gevent before anything opens a socket.
+import bench.run.python_cell  # noqa: F401  # isort: skip
 from bench.run.cell import run_cell  # isort: skip
 
 import argparse

@@ -32,10 +32,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "grpc,rest,rest-lean,soap,soap-lean to separate client-library cost",
     )
     parser.add_argument(
-        "--scenarios", default="mixed", help="scenarios from bench/load/scenarios.toml (default: mixed)"
+        "--engine",
+        choices=("native", "python", "both"),
+        default="both",
+        help="native: compiled load tools (wrk, h2load, gload) measure server capacity and latency under "
+        "load; python: locust and the Python clients measure the client experience (default: both)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=None,
+        help="scenarios from bench/load/scenarios.toml for every engine (default: getbook for the native "
+        "engine, mixed for the python engine)",
+    )
+    parser.add_argument("--native-scenarios", default="getbook", help="the native engine's scenarios")
+    parser.add_argument("--python-scenarios", default="mixed", help="the python engine's scenarios")
+    parser.add_argument(
+        "--aa-arm",
+        default=None,
+        metavar="PROTOCOL",
+        help="the native arm scheduled twice as an A/A pair (default: the first of --protocols; 'none')",
     )
     parser.add_argument("--profiles", default="local", help="vm_profiles to run on (default: local = no VM)")
-    add_repeats(parser, unit="repetitions per cell (>= 4 for verdicts)")
+    add_repeats(parser, unit="repetitions of each native cell and of the floor cells")
+    parser.add_argument(
+        "--python-repeats",
+        type=int,
+        default=4,
+        help="repetitions of each python (client-experience) cell (default: 4, the fewest that can reach "
+        "p < 0.05)",
+    )
     parser.add_argument(
         "--vm-repeats",
         type=int,
@@ -45,6 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=None, help="seconds per measured window")
     parser.add_argument(
         "--quick", action="store_true", help="short windows (the default when --duration is absent)"
+    )
+    parser.add_argument(
+        "--thorough",
+        action="store_true",
+        help="publication-grade: 5 s windows, more load levels and rates; combine with --repeats 9",
     )
     add_seed(parser, what="the run order and the workloads")
     add_steal_threshold(parser)
@@ -86,22 +116,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
+    both = split_list(args.scenarios) if args.scenarios else None
     return RunOptions(
         protocols=split_list(args.protocols),
         clients=split_list(args.clients) if args.clients else None,
-        scenarios=split_list(args.scenarios),
+        engines=["native", "python"] if args.engine == "both" else [args.engine],
+        native_scenarios=both or split_list(args.native_scenarios),
+        python_scenarios=both or split_list(args.python_scenarios),
         profiles=split_list(args.profiles),
         repeats=args.repeats,
+        python_repeats=args.python_repeats,
         vm_repeats=args.vm_repeats,
         duration_s=args.duration,
         quick=args.quick,
+        thorough=args.thorough,
         seed=args.seed,
         steal_threshold_pct=args.steal_threshold,
         max_reruns=args.max_reruns,
         rerun_budget=args.rerun_budget,
         locust_workers=args.locust_workers,
+        remote_workers=args.remote_workers,
+        master_bind=args.master_bind,
+        master_port=args.master_port,
         request_timeout_s=args.request_timeout,
         libvirt_uri=args.libvirt_uri,
+        aa_arm=args.aa_arm,
     )
 
 
@@ -126,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_plan(run_obj: Run) -> None:
+    from bench.load.native.engine import preview
+    from bench.load.scenarios import load_scenarios
     from bench.run.guest_cells import dry_run_guest
 
     print(f"run {run_obj.run_id}: {len(run_obj.plan)} cells, seed {run_obj.options['seed']}")
@@ -133,6 +174,19 @@ def _print_plan(run_obj: Run) -> None:
         target = "-" if spec.target_cpu is None else spec.target_cpu
         generator = "-" if spec.generator_cpu is None else spec.generator_cpu
         print(f"  {spec.cell_id:40} target cpu {target}  generator cpu {generator}")
+    shown: set[tuple[str, str]] = set()
+    for spec in run_obj.plan:
+        key = (spec.protocol, spec.scenario)
+        if spec.engine != "native" or spec.kind not in ("load", "pilot") or key in shown:
+            continue
+        shown.add(key)
+        print(f"native tools, {spec.protocol} {spec.scenario}:")
+        scenario = load_scenarios()[spec.scenario]
+        seconds = spec.settings.native_window_s
+        for line in preview(spec.protocol, scenario, cpu=spec.generator_cpu, seconds=seconds):
+            print(f"  {line}")
+    for tool, version in run_obj.manifest.get("native_tools", {}).items():
+        print(f"  {tool}: {version}")
     for profile in run_obj.options["profiles"]:
         if profile != "local":
             dry_run_guest(profile, uri=run_obj.options.get("libvirt_uri"))
@@ -177,7 +231,10 @@ def _execute(run_obj: Run, *, build_report: bool) -> int:
             if outcome.status != "ok":
                 note.append(f"[red]failed[/]: {outcome.reason}")
             if outcome.flagged:
-                note.append(f"[yellow]steal {outcome.max_steal_pct:.1f}% (flagged)[/]")
+                note.append(
+                    f"[yellow]noisy: steal {outcome.max_steal_pct:.1f} %, other processes "
+                    f"{outcome.max_other_cpu_pct:.0f} % of a CPU (flagged)[/]"
+                )
             if outcome.generator_limited:
                 note.append("[yellow]generator-limited[/]")
             if note:

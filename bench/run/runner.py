@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from bench.errors import RunDirectoryError, UsageError
 from bench.paths import REPO
 from bench.rawfiles import append_line, fsync_dir, write_json
-from bench.run.plan import CellSpec, MeasureSettings, expand_plan
+from bench.run.plan import Arm, CellSpec, MeasureSettings, expand_plan, pilot_id
 from bench.run.reruns import decide
 from bench.rundir import (
     GUESTS_DIR,
@@ -39,6 +40,7 @@ from bench.rundir import (
     read_cell_json,
     read_index,
 )
+from bench.thresholds import BUSY_HOST_PCT
 from targets.lifetime import child_env
 
 __all__ = ["Progress", "Run", "RunOptions", "cell_timeout"]
@@ -52,12 +54,16 @@ class RunOptions:
 
     protocols: list[str]
     clients: list[str] | None
-    scenarios: list[str]
+    engines: list[str]  # native, python
+    native_scenarios: list[str]
+    python_scenarios: list[str]
     profiles: list[str]
-    repeats: int
+    repeats: int  # native cells and floors, per arm and scenario
+    python_repeats: int
     vm_repeats: int | None
     duration_s: float | None
     quick: bool
+    thorough: bool
     seed: int | None
     steal_threshold_pct: float
     max_reruns: int
@@ -65,6 +71,10 @@ class RunOptions:
     locust_workers: int
     request_timeout_s: float
     libvirt_uri: str | None
+    remote_workers: int = 0
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0
+    aa_arm: str | None = None  # the native arm scheduled twice (A/A); None: the first protocol's
 
 
 def _new_run_id() -> str:
@@ -82,6 +92,63 @@ def _placement(profile: str) -> tuple[int | None, int | None]:
 
     placement = choose_placement()
     return placement.target_cpu, placement.generator_cpu
+
+
+def _host_settings(options: RunOptions) -> MeasureSettings:
+    """The host's cell settings: --thorough, --duration or the quick default; the default run's python
+    cells measure the client experience only (no open model: that is the native engine's)."""
+    if options.thorough:
+        base = MeasureSettings.thorough()
+    elif options.duration_s:
+        base = MeasureSettings.with_duration(options.duration_s)
+    else:
+        base = MeasureSettings.quick()
+    changes: dict[str, Any] = {
+        "locust_workers": options.locust_workers,
+        "remote_workers": options.remote_workers,
+        "master_bind": options.master_bind,
+        "master_port": options.master_port,
+        "request_timeout_s": options.request_timeout_s,
+    }
+    if "native" in options.engines and not options.thorough:
+        changes.update(closed_users=(1, 4), open_fractions=(), wire_calls=3)
+    return replace(base, **changes)
+
+
+def _arms(options: RunOptions, clients: list[str], protocol_of: Any) -> list[Arm]:
+    """Native arms (one per protocol, plus the A/A twin) and python arms (one per client kind)."""
+    arms: list[Arm] = []
+    if "native" in options.engines:
+        arms += [Arm(p, "native", p, "") for p in options.protocols]
+        twin = options.aa_arm or options.protocols[0]
+        if twin != "none":
+            if twin not in options.protocols:
+                raise UsageError(
+                    f"--aa-arm {twin!r}: choose one of --protocols ({', '.join(options.protocols)})"
+                )
+            arms.append(Arm(f"{twin}-aa", "native", twin, "", twin_of=twin))
+    if "python" in options.engines:
+        arms += [Arm(c, "python", protocol_of(c), c) for c in clients]
+    return arms
+
+
+def _native_tool_versions() -> dict[str, str]:
+    """Versions of the native tools, for the manifest ("missing" when one is not installed)."""
+    from bench.errors import MissingTool
+    from bench.load.native.build import ensure_gload
+    from bench.load.native.tools import tool_version
+
+    versions = {}
+    for tool in ("wrk", "h2load"):
+        try:
+            versions[tool] = tool_version(tool)
+        except OSError:
+            versions[tool] = "missing"
+    try:
+        versions["gload"] = ensure_gload().name
+    except MissingTool as exc:
+        versions["gload"] = f"missing: {exc}"
+    return versions
 
 
 def _choose(option: str, values: list[str], allowed: Any) -> None:
@@ -108,45 +175,55 @@ class Run:
     @classmethod
     def create(cls, options: RunOptions, results_dir: Path, *, dry_run: bool = False) -> Run:
         from bench.clients import CLIENT_KINDS, DEFAULT_CLIENT, protocol_of
+        from bench.load.engine import ENGINES
+        from bench.load.native.requests import NativeUnsupported, native_operations
         from bench.load.scenarios import load_scenarios
         from bench.run.manifest import collect_manifest
 
         _choose("--protocols", options.protocols, DEFAULT_CLIENT)
+        _choose("--engine", options.engines, ENGINES)
         clients = options.clients or [DEFAULT_CLIENT[p] for p in options.protocols]
         _choose("--clients", clients, CLIENT_KINDS)
-        _choose("--scenarios", options.scenarios, load_scenarios())
-        if options.repeats < 1:
-            raise UsageError("--repeats must be at least 1")
+        scenarios = load_scenarios()
+        _choose("--scenarios", [*options.native_scenarios, *options.python_scenarios], scenarios)
+        for name in options.native_scenarios if "native" in options.engines else ():
+            try:
+                native_operations(scenarios[name])
+            except NativeUnsupported as exc:
+                raise UsageError(f"--engine native: {exc}") from None
+        for option, value in (("--repeats", options.repeats), ("--python-repeats", options.python_repeats)):
+            if value < 1:
+                raise UsageError(f"{option} must be at least 1")
         if options.duration_s is not None and options.duration_s <= 0:
             raise UsageError("--duration must be positive")
         profiles = list(options.profiles)
         if any(p != "local" for p in profiles) and "local" not in profiles:
             profiles.insert(0, "local")  # guests are always reported next to the host they run on
         placement = {p: _placement(p) for p in profiles}
-        host_settings = (
-            MeasureSettings.with_duration(options.duration_s)
-            if options.duration_s
-            else MeasureSettings.quick()
-        )
-        host_settings = MeasureSettings(
-            **{
-                **host_settings.__dict__,
-                "locust_workers": options.locust_workers,
-                "request_timeout_s": options.request_timeout_s,
-            }
-        )
+        host_settings = _host_settings(options)
         quick_guests = options.quick or options.duration_s is None
         settings = {p: host_settings if p == "local" or not quick_guests else MeasureSettings.guest_quick()
                     for p in profiles}  # fmt: skip
         vm_repeats = (
             options.vm_repeats if options.vm_repeats is not None else (1 if quick_guests else options.repeats)
         )
-        repeats = {p: options.repeats if p == "local" else vm_repeats for p in profiles}
+        arms = _arms(options, clients, protocol_of)
+        engine_scenarios = {
+            "native": options.native_scenarios if "native" in options.engines else [],
+            "python": options.python_scenarios if "python" in options.engines else [],
+        }
+        repeats: dict[tuple[str, str], int] = {}
+        for profile in profiles:
+            local = profile == "local"
+            repeats[("native", profile)] = options.repeats if local else 0
+            repeats[("python", profile)] = options.python_repeats if local else vm_repeats
+            # Floors are context (the smallest possible latency, the tools' ceilings), not a verdict: once.
+            floors = options.repeats if options.thorough else 1
+            repeats[("floor", profile)] = floors if local else vm_repeats
         seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "big") % 1_000_000
         plan = expand_plan(
-            clients=clients,
-            protocols={c: protocol_of(c) for c in clients},
-            scenarios=options.scenarios,
+            arms=arms,
+            scenarios=engine_scenarios,
             profiles=profiles,
             repeats=repeats,
             seed=seed,
@@ -155,20 +232,36 @@ class Run:
         )
         run_id = _new_run_id()
         recorded = {
+            "protocols": options.protocols,
             "clients": clients,
-            "scenarios": options.scenarios,
+            "engines": options.engines,
+            "arms": [asdict(arm) for arm in arms],
+            "scenarios": sorted({*engine_scenarios["native"], *engine_scenarios["python"]}),
+            "engine_scenarios": engine_scenarios,
             "profiles": profiles,
             "repeats": options.repeats,
+            "python_repeats": options.python_repeats,
             "seed": seed,
             "steal_threshold_pct": options.steal_threshold_pct,
             "max_reruns": options.max_reruns,
             "rerun_budget": max(0, round(options.rerun_budget * len(plan))),
-            "settings": {p: v.__dict__ for p, v in settings.items()},
-            "repeats_by_profile": repeats,
+            "settings": {p: asdict(v) for p, v in settings.items()},
+            "repeats_by_profile": {p: options.repeats if p == "local" else vm_repeats for p in profiles},
             "placement": {p: {"target_cpu": t, "generator_cpu": g} for p, (t, g) in placement.items()},
             "libvirt_uri": options.libvirt_uri,
         }
         manifest = collect_manifest(run_id=run_id, options=recorded, started_at=time.time(), status="running")
+        if "native" in options.engines and engine_scenarios["native"]:
+            manifest["native_tools"] = _native_tool_versions()
+            missing = {t: v for t, v in manifest["native_tools"].items() if v.startswith("missing")}
+            if missing and not dry_run:
+                from bench.errors import MissingTool
+                from bench.load.native.tools import APT_HINT
+
+                raise MissingTool(
+                    f"--engine native needs {', '.join(missing)} ({'; '.join(missing.values())}); install "
+                    f"with: {APT_HINT} golang-go golang-google-grpc-dev, or run --engine python"
+                )
         run_dir = results_dir / run_id
         if not dry_run:
             _check_space(results_dir, len(plan))
@@ -210,30 +303,35 @@ class Run:
 
     # ---- execution -------------------------------------------------------------------------------------
     def execute(self, progress: Progress) -> list[CellOutcome]:
+        """Run every unfinished cell in plan order; a noisy attempt is re-queued at a random later point of
+        the run (the noise may have passed by then), within the re-run budget."""
         done = self.finished_cells()
         pending = [spec for spec in self.plan if spec.cell_id not in done]
+        rng = random.Random(f"{self.options.get('seed', 0)}:{len(read_index(self.dir))}")
         outcomes: list[CellOutcome] = []
-        index = 0
-        while index < len(pending):
-            spec = pending[index]
+        while pending:
+            spec = pending.pop(0)
             if spec.profile != "local":
                 # A guest boots once per block of consecutive cells of its profile (the plan groups them).
                 block = [spec]
-                while (
-                    index + len(block) < len(pending) and pending[index + len(block)].profile == spec.profile
-                ):
-                    block.append(pending[index + len(block)])
+                while pending and pending[0].profile == spec.profile:
+                    block.append(pending.pop(0))
                 progress(f"{spec.profile}: guest with {len(block)} cells", None)
                 for outcome in self._run_guest_block(block):
                     outcomes.append(outcome)
                     progress(outcome.cell_id, outcome)
-                index += len(block)
                 continue
             progress(spec.cell_id, None)
-            outcome = self._run_with_reruns(spec)
-            outcomes.append(outcome)
-            progress(spec.cell_id, outcome)
-            index += 1
+            outcome = self._run_once(spec)
+            if outcome.final:
+                outcomes.append(outcome)
+                progress(spec.cell_id, outcome)
+                continue
+            # Local cells only. Load cells take their rates from the pilots, so a pilot goes back among the
+            # pilots still to run; anything else anywhere after them.
+            first = next((i for i, s in enumerate(pending) if s.kind != "pilot"), len(pending))
+            pending.insert(first if spec.kind == "pilot" else rng.randint(first, len(pending)), spec)
+            progress(f"{spec.cell_id} (noisy: re-queued)", None)
         return outcomes
 
     def _next_attempt(self, cell_id: str) -> int:
@@ -283,24 +381,71 @@ class Run:
         shutil.rmtree(batch, ignore_errors=True)
         return outcomes
 
-    def _run_with_reruns(self, spec: CellSpec) -> CellOutcome:
-        threshold = float(self.options["steal_threshold_pct"])
-        first = self._next_attempt(spec.cell_id)
-        attempt = first
-        while True:
-            outcome = self._attempt(spec, attempt)
-            noisy = outcome.status == "ok" and outcome.max_steal_pct > threshold
-            decision = decide(
-                noisy=noisy,
-                reruns_done=attempt - first,
-                max_reruns=int(self.options["max_reruns"]),
-                budget_left=self._reruns_left(),
+    def _run_once(self, spec: CellSpec) -> CellOutcome:
+        """One attempt of a local cell, indexed with the re-run policy's decision (final, or noisy)."""
+        attempt = self._next_attempt(spec.cell_id)
+        resolved, problem = self._resolve(spec)
+        if problem is not None:
+            outcome = self._record_unrunnable(resolved, attempt, problem)
+        else:
+            outcome = self._attempt(resolved, attempt)
+        noisy = outcome.status == "ok" and (
+            outcome.max_steal_pct > float(self.options["steal_threshold_pct"])
+            or outcome.max_other_cpu_pct > BUSY_HOST_PCT
+        )
+        reruns_done = sum(
+            1 for r in read_index(self.dir) if r.get("cell_id") == spec.cell_id and not r.get("final", True)
+        )
+        decision = decide(
+            noisy=noisy,
+            reruns_done=reruns_done,
+            max_reruns=int(self.options["max_reruns"]),
+            budget_left=self._reruns_left(),
+        )
+        outcome.final, outcome.flagged = decision.final, decision.flagged
+        append_line(self.dir / INDEX, outcome.record())
+        return outcome
+
+    def _resolve(self, spec: CellSpec) -> tuple[CellSpec, str | None]:
+        """A native load cell's closed-model concurrency and open-model rates, from the pilot cells."""
+        if spec.kind != "load" or spec.engine != "native":
+            return spec, None
+        finished = self.finished_cells()
+        pilots = {
+            s.arm: s
+            for s in self.plan
+            if s.kind == "pilot" and s.scenario == spec.scenario and s.profile == spec.profile
+        }
+        capacities: dict[str, tuple[float, int | None]] = {}
+        for arm, pilot in pilots.items():
+            if pilot.cell_id not in finished:
+                continue
+            cell = read_cell_json(
+                attempt_dir(self.dir, pilot.cell_id, int(finished[pilot.cell_id]["attempt"]))
             )
-            outcome.final, outcome.flagged = decision.final, decision.flagged
-            append_line(self.dir / INDEX, outcome.record())
-            if outcome.final:
-                return outcome
-            attempt += 1
+            found = (cell or {}).get("capacity") or {}
+            if isinstance(found.get("rps"), int | float) and found["rps"] > 0:
+                capacities[arm] = (float(found["rps"]), found.get("concurrency"))
+        own_arm = spec.twin_of or spec.arm
+        if own_arm not in capacities:
+            return spec, f"its pilot {pilot_id(own_arm, spec.scenario, spec.profile)} measured no capacity"
+        own, concurrency = capacities[own_arm]
+        slowest = min(rps for rps, _ in capacities.values())
+        s = spec.settings
+        rates = [(f"eq{round(f * 100)}", f * slowest) for f in s.equal_fractions]
+        for fraction in s.own_fractions:
+            rate = fraction * own
+            if all(abs(rate - r) > 0.02 * r for _, r in rates):  # an own rate equal to a shared one: once
+                rates.append((f"own{round(fraction * 100)}", rate))
+        return replace(spec, concurrency=concurrency or 16, rates=tuple(rates)), None
+
+    def _record_unrunnable(self, spec: CellSpec, attempt: int, reason: str) -> CellOutcome:
+        final_dir = attempt_dir(self.dir, spec.cell_id, attempt)
+        final_dir.mkdir(parents=True)
+        cell = {"status": "failed", "reason": reason, "spec": spec.to_json()}
+        write_json(final_dir / "cell.json", cell)
+        fsync_dir(final_dir.parent)
+        return CellOutcome.from_cell(spec.cell_id, attempt, cell, wall_s=0.0)
 
     def _reruns_left(self) -> int:
         """Steal re-runs still allowed in this run (counted from the index, so a resume keeps the budget)."""
@@ -387,8 +532,18 @@ def _check_space(results_dir: Path, cells: int) -> None:
 
 
 def cell_timeout(spec: CellSpec) -> float:
+    """Generous: three times what the cell's windows add up to, plus a minute for start-up."""
     s = spec.settings
-    expected = s.warmup_s + len(s.closed_users) * (s.level_s + 0.5) + len(s.open_fractions) * (s.open_s + 0.5)
+    if spec.engine == "native":
+        levels = len(s.capacity_levels) if spec.kind == "pilot" else 1
+        opens = len(s.equal_fractions) + len(s.own_fractions)
+        expected = s.native_warmup_s + levels * (s.native_window_s + 1) + opens * (s.native_window_s + 1.5)
+    elif spec.kind == "floor":
+        expected = 20.0
+    else:
+        expected = (
+            s.warmup_s + len(s.closed_users) * (s.level_s + 0.5) + len(s.open_fractions) * (s.open_s + 0.5)
+        )
     return 60.0 + 3 * expected
 
 

@@ -1,0 +1,188 @@
+"""One measured window of a cell: the engine's run, wrapped in everything that decides whether it counts.
+
+Around each window: the server's counters (scraped before and after, checked against what the engine sent),
+CPU time of the target and of the generator, CPU steal and other processes' CPU on both pinned CPUs. The
+window record says, as data, whether the window may back a verdict:
+
+    server_bound      closed model: target >= TARGET_BOUND_PCT of its CPU, generator <= GENERATOR_HEADROOM_PCT
+    generator_limited closed: the generator at GENERATOR_LIMIT_PCT of its CPU; open: it dispatched too many
+                      requests late
+    pacing_distorted  open: the generator's pacing error moves a reported percentile by > the limit
+    counters_ok       the server served what the engine sent, with no error
+    noisy / host_busy steal / other processes above their thresholds on the target's or generator's CPU
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.load.counters import check_counts, scrape
+from bench.load.engine import EngineRun
+from bench.load.processes import TargetProcess
+from bench.load.recorder import OpStats, Recorder
+from bench.load.sysmetrics import Window, other_cpu_pct, window_record
+from bench.thresholds import (
+    BUSY_HOST_PCT,
+    GENERATOR_HEADROOM_PCT,
+    OPEN_LATE_DISPATCH_LIMIT,
+    PACING_DISTORTION_LIMIT,
+    TARGET_BOUND_PCT,
+)
+
+__all__ = ["WindowMeasurement", "measure_window", "pacing_distortion"]
+
+
+class WindowMeasurement:
+    """A window's record (flat JSON for cell.json) and its histograms (for ops.json)."""
+
+    def __init__(self, record: dict[str, Any], ops: dict[str, Any]) -> None:
+        self.record = record
+        self.ops = ops
+
+
+def pacing_distortion(run: EngineRun) -> dict[str, float]:
+    """How much the generator's own lateness moves the corrected p50 and p99 (relative, all operations).
+
+    The corrected latency runs from the intended send time; the generator's lateness (intended -> actual
+    dispatch) is in it. Subtracting the lateness distribution's percentile from the latency's at the same
+    percentile bounds what the generator, not the server, contributed there.
+    """
+    if run.lateness is None or not run.corrected:
+        return {}
+    merged = Recorder.merge([run.corrected])
+    combined = OpStats()
+    for stats in merged.values():
+        combined.merge(stats)
+    out = {}
+    for name, q in (("p50", 50.0), ("p99", 99.0)):
+        latency = combined.latency.get_value_at_percentile(q)
+        late = run.lateness.get_value_at_percentile(q)
+        out[name] = float(late / latency) if latency else 0.0
+    return out
+
+
+def measure_window(
+    run: Callable[[], EngineRun],
+    *,
+    phase: str,
+    label: str,
+    target: TargetProcess,
+    target_cpu: int | None,
+    generator_cpu: int | None,
+    generator_pids: tuple[int, ...] = (),
+    steal_threshold_pct: float,
+    begin: Callable[[], None] | None = None,
+    **extra: Any,
+) -> WindowMeasurement:
+    """Run one window and judge it; `begin` runs right after the counters are read (an engine that runs
+    between windows starts recording there); `extra` fields go into the record (e.g. users=16)."""
+    before = scrape(target.metrics_address) if target.metrics_address else None
+    scraped = time.perf_counter()
+    if begin is not None:
+        begin()
+    begun = time.perf_counter()
+    with Window(target.pid, generator_pids, cpus=(target_cpu, generator_cpu)) as window:
+        result = run()
+    ended = time.perf_counter()
+    after = scrape(target.metrics_address) if target.metrics_address else None
+    edges_s = (begun - scraped) + (time.perf_counter() - ended)
+    w = window.result
+    assert w is not None
+    generator_cpu_s = result.generator_cpu_s if result.generator_cpu_s is not None else w.generator_cpu_s
+    wall = result.wall_s or w.wall_s
+    record: dict[str, Any] = {
+        "phase": phase,
+        "label": label,
+        "engine": result.engine,
+        "tool": result.tool,
+        "tool_version": result.version,
+        "command": result.command,
+        "model": result.model,
+        **window_record(
+            wall_s=wall,
+            steal_pct=w.steal_pct,
+            target_cpu_s=w.target_cpu_s * wall / w.wall_s if w.wall_s > 0 else w.target_cpu_s,
+            generator_cpu_s=generator_cpu_s,
+            started_at=w.started_at,
+            requests=result.requests,
+            failures=result.failures,
+        ),
+        "throughput_rps": result.requests / wall if wall > 0 else 0.0,
+        "ok_rps": (result.requests - result.failures) / wall if wall > 0 else 0.0,
+        **extra,
+    }
+    # The target's CPU share is over the engine's own window when it reports one (a tool's start and exit
+    # are outside it): scaled above from the Window's measurement around the whole run.
+    _noise(record, w, target_cpu, generator_cpu, steal_threshold_pct, generator_cpu_s)
+    if result.model == "closed":
+        record["server_bound"] = (
+            record["target_cpu_pct"] >= TARGET_BOUND_PCT
+            and record["generator_cpu_pct"] <= GENERATOR_HEADROOM_PCT
+        )
+        # generator_limited (window_record): the generator at GENERATOR_LIMIT_PCT of its CPU set the pace.
+    else:
+        distortion = pacing_distortion(result)
+        late = result.late_dispatches > OPEN_LATE_DISPATCH_LIMIT * max(1, result.scheduled)
+        record.update(
+            offered_rate=result.offered_rate,
+            achieved_rate=record["throughput_rps"],
+            scheduled=result.scheduled,
+            late_dispatches=result.late_dispatches,
+            pacing_p50_us=_percentile(result, 50.0),
+            pacing_p99_us=_percentile(result, 99.0),
+            pacing_distortion=distortion,
+            pacing_distorted=any(v > PACING_DISTORTION_LIMIT for v in distortion.values()),
+            generator_limited=late,
+        )
+    if before is not None and after is not None:
+        in_flight = result.in_flight
+        if result.continuous and wall > 0:
+            # Calls the running load made between the scrapes and the window's edges (at the window's rate).
+            in_flight += math.ceil(2.0 * result.requests / wall * edges_s)
+        check = check_counts(after - before, result.sent, in_flight=in_flight)
+        record.update(counters=check.record(), counters_ok=check.ok, counter_reason=check.reason)
+    ops: dict[str, Any] = {"ops": Recorder.dump(result.ops)}
+    if result.corrected:
+        ops = {
+            "corrected": Recorder.dump(result.corrected),
+            "uncorrected": Recorder.dump(result.ops),
+            "lateness_hdr": result.lateness.encode().decode() if result.lateness is not None else None,
+            "target_call_rate": result.offered_rate,
+        }
+    return WindowMeasurement(record, ops)
+
+
+def _percentile(run: EngineRun, q: float) -> float | None:
+    if run.lateness is None or run.lateness.get_total_count() == 0:
+        return None
+    return float(run.lateness.get_value_at_percentile(q))
+
+
+def _noise(
+    record: dict[str, Any],
+    w: Any,
+    target_cpu: int | None,
+    generator_cpu: int | None,
+    steal_threshold_pct: float,
+    generator_cpu_s: float,
+) -> None:
+    """Steal and other processes' CPU on the target's and the generator's CPU, and the flags they raise."""
+    steal: dict[str, float | None] = {
+        "steal_target_cpu_pct": w.cpu_steal_pct.get(target_cpu) if target_cpu is not None else None,
+        "steal_generator_cpu_pct": w.cpu_steal_pct.get(generator_cpu) if generator_cpu is not None else None,
+    }
+    other: dict[str, float | None] = {"other_target_cpu_pct": None, "other_generator_cpu_pct": None}
+    if target_cpu is not None and target_cpu in w.cpu_busy_s:
+        other["other_target_cpu_pct"] = other_cpu_pct(w.cpu_busy_s[target_cpu], w.target_cpu_s, 0.0, w.wall_s)
+    if generator_cpu is not None and generator_cpu in w.cpu_busy_s:
+        other["other_generator_cpu_pct"] = other_cpu_pct(
+            w.cpu_busy_s[generator_cpu], 0.0, generator_cpu_s, w.wall_s
+        )
+    record.update(steal, **other)
+    steals = [v for v in (record["steal_pct"], *steal.values()) if v is not None]
+    others = [v for v in other.values() if v is not None]
+    record["noisy"] = bool(steals) and max(steals) > steal_threshold_pct
+    record["host_busy"] = bool(others) and max(others) > BUSY_HOST_PCT
