@@ -4,11 +4,16 @@
     df = bench.analysis.tidy.load("20261127-053300-ab12")  # results/<run_id>/tidy.parquet, rebuilt if missing
 
 Schema (one row per measured value):
-    run_id, cell_id, attempt, kind (load|floor), client, protocol, scenario, profile, repetition,
-    phase (closed|open|wire|floor|cell), level (u<users> | f<percent> | ""), operation (name or "*"),
-    metric, value (float), unit,
-    steal_pct (of the window), generator_limited (window), flagged (cell steal above threshold after re-runs),
-    emulated (guest under TCG), accel (none|kvm|tcg), status (ok|failed)
+    run_id, cell_id, attempt, kind (load|pilot|floor), engine (native|python), arm, twin_of, client,
+    protocol, scenario, profile, repetition,
+    phase (closed|open|wire|floor|cell), level (c<concurrency> | u<users> | eq<pct> | own<pct> | f<pct> | ""),
+    operation (name or "*"), metric, value (float), unit, offered_rate (open model, req/s), samples,
+    and the flags, as columns on every row:
+    steal_pct, noisy (steal above the run's threshold), host_busy (other processes on the pinned CPUs),
+    generator_limited, server_bound (closed native windows and capacity), counters_ok (the server's counts
+    agree), pacing_distorted (open model), insufficient_samples (a percentile from too few samples),
+    flagged (the cell stayed noisy after its re-runs), emulated (guest under TCG), accel, status,
+    not_assessable: "" when the row may back a verdict, else the reasons ("; "-joined).
 
 Metrics: see METRICS below (name -> unit, meaning). Latencies are in microseconds, bytes per call in bytes.
 """
@@ -24,12 +29,14 @@ import pandas as pd
 from bench.paths import run_dir
 from bench.rawfiles import write_atomic
 from bench.rundir import MANIFEST, attempt_dir, final_attempts, read_index
+from bench.thresholds import BUSY_HOST_PCT, STEAL_THRESHOLD_PCT, min_samples
 
-__all__ = ["METRICS", "build_tidy", "load", "write_tidy"]
+__all__ = ["COLUMNS", "METRICS", "PERCENTILES", "build_tidy", "load", "write_tidy"]
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 PERCENTILE_KEYS = {"p50": "50", "p90": "90", "p99": "99", "p999": "999"}
 METRICS: dict[str, tuple[str, str]] = {
+    "capacity_rps": ("req/s", "native: the highest throughput of a server-bound closed-model window"),
     "throughput_rps": ("req/s", "completed calls per second (operation or whole cell)"),
     "requests": ("calls", "calls completed in the window"),
     "failures": ("calls", "calls that ended in an error"),
@@ -57,12 +64,23 @@ METRICS: dict[str, tuple[str, str]] = {
     "target_call_rate": ("req/s", "open model: intended call rate"),
     "late_starts": ("steps", "open model: steps that started >1 ms after their intended time"),
     "late_dispatches": ("steps", "open model: steps the generator itself dispatched >1 ms late"),
-    "max_closed_rps": ("req/s", "highest closed-model throughput of the cell"),
+    "pacing_p50": ("µs", "open model: median of the generator's dispatch minus intended send time"),
+    "pacing_p99": ("µs", "open model: 99th percentile of the generator's pacing error"),
+    "max_closed_rps": ("req/s", "python: highest closed-model throughput of the cell"),
     "floor_p50": ("µs", "loopback TCP round trip, median"),
     "floor_p99": ("µs", "loopback TCP round trip, 99th percentile"),
+    "engine_floor_max_rps": ("req/s", "a native tool's rate against a null server (its own ceiling)"),
+    "engine_floor_p50": ("µs", "the open-model generator's latency against a null server, median"),
+    "engine_floor_p99": ("µs", "the open-model generator's latency against a null server, 99th pct"),
     "cpu_probe_target": ("µs", "fixed pure-Python workload on the target CPU (host speed; lower is faster)"),
     "cpu_probe_generator": ("µs", "fixed pure-Python workload on the generator CPU"),
 }
+COLUMNS = [
+    "run_id", "cell_id", "attempt", "kind", "engine", "arm", "twin_of", "client", "protocol", "scenario",
+    "profile", "repetition", "phase", "level", "operation", "metric", "value", "unit", "offered_rate",
+    "samples", "steal_pct", "noisy", "host_busy", "generator_limited", "server_bound", "counters_ok",
+    "pacing_distorted", "insufficient_samples", "flagged", "emulated", "accel", "status", "not_assessable",
+]  # fmt: skip
 
 
 def _op_rows(stats: dict[str, Any], wall_s: float | None, prefix: str = "latency") -> list[tuple[str, float]]:
@@ -90,16 +108,78 @@ def _op_rows(stats: dict[str, Any], wall_s: float | None, prefix: str = "latency
     return rows
 
 
-def _cell_rows(cell: dict[str, Any], ops: dict[str, Any]) -> list[dict[str, Any]]:
+def _percentile_of(metric: str) -> float | None:
+    for key, q in PERCENTILES.items():
+        if metric.endswith(f"_{key}"):
+            return q
+    return None
+
+
+def _window_flags(window: dict[str, Any] | None, steal_threshold: float) -> dict[str, Any]:
+    w = window or {}
+    steals = [w.get(k) for k in ("steal_pct", "steal_target_cpu_pct", "steal_generator_cpu_pct")]
+    others = [w.get(k) for k in ("other_target_cpu_pct", "other_generator_cpu_pct")]
+    return {
+        "steal_pct": w.get("steal_pct"),
+        "noisy": any(v is not None and v > steal_threshold for v in steals),
+        "host_busy": any(v is not None and v > BUSY_HOST_PCT for v in others),
+        "generator_limited": bool(w.get("generator_limited", False)),
+        "server_bound": w.get("server_bound"),
+        "counters_ok": w.get("counters_ok"),
+        "pacing_distorted": bool(w.get("pacing_distorted", False)),
+        "offered_rate": w.get("offered_rate"),
+    }
+
+
+def _reasons(row: dict[str, Any]) -> str:
+    """Why a row cannot back a verdict ("" when it can); which flags count depends on what the row is."""
+    reasons = []
+    if row["status"] != "ok":
+        reasons.append("cell failed")
+    if row["emulated"]:
+        reasons.append("emulated (TCG)")
+    if row["noisy"]:
+        reasons.append("CPU steal")
+    if row["host_busy"]:
+        reasons.append("host busy (other processes on the pinned CPUs)")
+    if row["flagged"] and not (row["noisy"] or row["host_busy"]):
+        # Another window of the cell was noisy and re-runs did not clear it: the cell is suspect as a whole.
+        reasons.append("cell noisy after its re-runs")
+    if row["counters_ok"] is False:
+        reasons.append("server counters disagree")
+    native = row["engine"] == "native"
+    if native and row["metric"] == "capacity_rps" and row["server_bound"] is not True:
+        reasons.append("not server-bound")
+    if native and row["phase"] == "open":
+        if row["generator_limited"]:
+            reasons.append("generator dispatched late")
+        if row["pacing_distorted"]:
+            reasons.append("generator pacing error distorts the percentiles")
+    if not native and row["generator_limited"] and row["phase"] in ("closed", "open"):
+        reasons.append("generator-limited")
+    if row["insufficient_samples"]:
+        reasons.append(f"insufficient samples ({row['samples']:.0f})")
+    return "; ".join(reasons)
+
+
+def _cell_rows(cell: dict[str, Any], ops: dict[str, Any], steal_threshold: float) -> list[dict[str, Any]]:
     """Rows of one cell attempt (without the identifying columns)."""
     rows: list[dict[str, Any]] = []
     windows = {(w["phase"], w["label"]): w for w in cell.get("windows", [])}
 
     def add(
-        phase: str, level: str, operation: str, metric: str, value: Any, window: dict[str, Any] | None
+        phase: str,
+        level: str,
+        operation: str,
+        metric: str,
+        value: Any,
+        window: dict[str, Any] | None,
+        samples: int | None = None,
+        **overrides: Any,
     ) -> None:
         if value is None:
             return
+        q = _percentile_of(metric)
         rows.append(
             {
                 "phase": phase,
@@ -107,8 +187,10 @@ def _cell_rows(cell: dict[str, Any], ops: dict[str, Any]) -> list[dict[str, Any]
                 "operation": operation,
                 "metric": metric,
                 "value": float(value),
-                "steal_pct": (window or {}).get("steal_pct"),
-                "generator_limited": bool((window or {}).get("generator_limited", False)),
+                "samples": samples,
+                "insufficient_samples": q is not None and samples is not None and samples < min_samples(q),
+                **_window_flags(window, steal_threshold),
+                **overrides,
             }
         )
 
@@ -118,7 +200,24 @@ def _cell_rows(cell: dict[str, Any], ops: dict[str, Any]) -> list[dict[str, Any]
         add("floor", "", "*", "floor_p99", cell["p99_us"], window)
         for side, value in cell.get("cpu_probe_us", {}).items():
             add("floor", "", "*", f"cpu_probe_{side}", value, window)
+        for family, floor in cell.get("engine_floors", {}).items():
+            add("floor", family, "*", "engine_floor_max_rps", floor.get("max_rps"), window)
+            samples = floor.get("samples")
+            add("floor", family, "*", "engine_floor_p50", floor.get("latency_p50_us"), window, samples)
+            add("floor", family, "*", "engine_floor_p99", floor.get("latency_p99_us"), window, samples)
         return rows
+    capacity = cell.get("capacity")
+    if isinstance(capacity, dict):
+        best = next(
+            (
+                w
+                for w in windows.values()
+                if w.get("phase") == "closed" and w.get("ok_rps") == capacity["rps"]
+            ),
+            None,
+        )
+        server_bound = capacity.get("status") == "server-bound"
+        add("cell", "", "*", "capacity_rps", capacity.get("rps"), best, server_bound=server_bound)
     add("cell", "", "*", "max_closed_rps", cell.get("max_closed_rps"), None)
     for (phase, level), window in windows.items():
         for metric in (
@@ -133,6 +232,8 @@ def _cell_rows(cell: dict[str, Any], ops: dict[str, Any]) -> list[dict[str, Any]
             add(phase, level, "*", "target_call_rate", window.get("target_call_rate"), window)
             add(phase, level, "*", "late_starts", window.get("late_starts"), window)
             add(phase, level, "*", "late_dispatches", window.get("late_dispatches"), window)
+            add(phase, level, "*", "pacing_p50", window.get("pacing_p50_us"), window)
+            add(phase, level, "*", "pacing_p99", window.get("pacing_p99_us"), window)
     for operation, data in ops.get("wire", {}).items():
         if data["bytes_samples"]:
             add("wire", "", operation, "request_bytes", data["request_bytes"] / data["bytes_samples"], None)
@@ -142,18 +243,18 @@ def _cell_rows(cell: dict[str, Any], ops: dict[str, Any]) -> list[dict[str, Any]
         wall = window["wall_s"] if window else None
         for operation, stats in per_op.items():
             for metric, value in _op_rows(stats, wall):
-                add("closed", level, operation, metric, value, window)
+                add("closed", level, operation, metric, value, window, stats["requests"])
     for level, data in ops.get("open", {}).items():
         window = windows.get(("open", level))
         wall = window["wall_s"] if window else None
         for operation, stats in data["uncorrected"].items():
             for metric, value in _op_rows(stats, wall):
-                add("open", level, operation, metric, value, window)
+                add("open", level, operation, metric, value, window, stats["requests"])
             for metric, value in _op_rows(stats, None, prefix="uncorrected"):
-                add("open", level, operation, metric, value, window)
+                add("open", level, operation, metric, value, window, stats["requests"])
         for operation, stats in data["corrected"].items():
             for metric, value in _op_rows(stats, None, prefix="corrected"):
-                add("open", level, operation, metric, value, window)
+                add("open", level, operation, metric, value, window, stats["requests"])
     return rows
 
 
@@ -161,6 +262,7 @@ def build_tidy(directory: Path) -> pd.DataFrame:
     """Read every final cell attempt's raw files into the tidy table (nothing but raw files is read)."""
     manifest = json.loads((directory / MANIFEST).read_text())
     accel = manifest.get("accel", {})
+    steal_threshold = float(manifest.get("options", {}).get("steal_threshold_pct", STEAL_THRESHOLD_PCT))
     records: list[dict[str, Any]] = []
     for cell_id, final in sorted(final_attempts(read_index(directory)).items()):
         where = attempt_dir(directory, cell_id, final["attempt"])
@@ -174,6 +276,9 @@ def build_tidy(directory: Path) -> pd.DataFrame:
             "cell_id": cell_id,
             "attempt": final["attempt"],
             "kind": spec["kind"],
+            "engine": spec.get("engine", "python") if spec["kind"] != "floor" else "",
+            "arm": spec.get("arm") or spec["client"],
+            "twin_of": spec.get("twin_of", ""),
             "client": spec["client"],
             "protocol": spec["protocol"],
             "scenario": spec["scenario"],
@@ -185,31 +290,19 @@ def build_tidy(directory: Path) -> pd.DataFrame:
             "status": cell.get("status", "failed"),
         }
         if cell.get("status") != "ok":
-            records.append(
-                {
-                    **ident,
-                    "phase": "cell",
-                    "level": "",
-                    "operation": "*",
-                    "metric": "failed",
-                    "value": 1.0,
-                    "steal_pct": None,
-                    "generator_limited": False,
-                }
-            )
-            continue
-        for row in _cell_rows(cell, ops):
+            row = {"phase": "cell", "level": "", "operation": "*", "metric": "failed", "value": 1.0}
+            row |= {"samples": None, "insufficient_samples": False, **_window_flags(None, steal_threshold)}
             records.append({**ident, **row})
-    columns = [
-        "run_id", "cell_id", "attempt", "kind", "client", "protocol", "scenario", "profile", "repetition",
-        "phase", "level", "operation", "metric", "value", "unit", "steal_pct", "generator_limited", "flagged",
-        "emulated", "accel", "status",
-    ]  # fmt: skip
+            continue
+        for row in _cell_rows(cell, ops, steal_threshold):
+            records.append({**ident, **row})
+    if not records:
+        return pd.DataFrame(columns=COLUMNS)
+    for record in records:
+        record["not_assessable"] = _reasons(record)
     frame = pd.DataFrame.from_records(records)
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
     frame["unit"] = frame["metric"].map(lambda m: METRICS.get(m, ("", ""))[0])
-    frame = frame[columns].sort_values(["cell_id", "phase", "level", "operation", "metric"], kind="stable")
+    frame = frame[COLUMNS].sort_values(["cell_id", "phase", "level", "operation", "metric"], kind="stable")
     return frame.reset_index(drop=True)
 
 
