@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.report.data import RunData, load_run
 from bench.report.html import Section, no_data, page
+from bench.report.sections.capacity import capacity_section, counters_section, load_latency_section
 from bench.report.sections.claims import claims_section
 from bench.report.sections.cpu import cpu_section
 from bench.report.sections.failures import failures_section
@@ -29,7 +30,10 @@ SectionBuilder = Callable[[RunData], Section]
 SECTIONS: tuple[tuple[str, str, SectionBuilder], ...] = (
     ("verdicts", "Verdicts", verdicts_section),
     ("claims", "Claims checked", claims_section),
-    ("noise", "A/A noise floor", noise_section),
+    ("noise", "A/A arm", noise_section),
+    ("capacity", "Capacity", capacity_section),
+    ("load-latency", "Latency under load", load_latency_section),
+    ("counters", "Server counters", counters_section),
     ("spectra", "Latency spectra", spectra_section),
     ("throughput", "Throughput vs latency", throughput_section),
     ("wire", "Bytes on the wire", wire_section),

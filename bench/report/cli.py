@@ -12,6 +12,11 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_id", help="run id (directory name under the results dir) or a run directory")
     add_results_dir(parser)
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="also write <run>/summary.md (summary tables and claim verdicts, for quoting) and print it",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,5 +29,16 @@ def run(args: argparse.Namespace) -> int:
         path = build_report(directory)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from exc
+    if args.markdown:
+        from bench.analysis.tidy import load
+        from bench.rawfiles import write_atomic
+        from bench.report.data import load_run
+        from bench.report.markdown import SUMMARY_NAME, markdown_summary
+
+        text = markdown_summary(load_run(directory, load(directory)))
+        write_atomic(directory / SUMMARY_NAME, text.encode())
+        print(text, end="")
+        print(f"\n<!-- written to {directory / SUMMARY_NAME}; report: {path} -->")
+        return 0
     print(path)
     return 0

@@ -6,14 +6,15 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bench.analysis.stats import Comparison
+from bench.analysis.stats import bootstrap_ci
+from bench.analysis.verdicts import Comparison, comparisons
 from bench.report.hdr import EMPTY, Dist, decode, merge
 from bench.rundir import GUESTS_DIR, MANIFEST, PLAN, attempt_dir, final_attempts, read_index
 from targets.core.operations import STREAMED_RESPONSES
@@ -21,13 +22,10 @@ from targets.core.operations import STREAMED_RESPONSES
 __all__ = [
     "SEED",
     "STREAM_OPERATIONS",
-    "AARow",
     "CellInfo",
     "GuestInfo",
     "RunData",
     "Summary",
-    "aa_rows",
-    "comparison_rows",
     "load_run",
     "summarize",
 ]
@@ -50,36 +48,15 @@ class Summary:
 
 
 def summarize(values: Sequence[float], *, seed: int = SEED) -> Summary | None:
-    """Median of the repetitions with a bootstrap CI (2,000 resamples, fixed seed); None without values."""
+    """Median of the repetitions with its bootstrap CI (bench.analysis.stats); None without values."""
     data = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
     if data.size == 0:
         return None
     median = float(np.median(data))
     if data.size < 2:
         return Summary(1, median, median, median, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    resamples = np.median(data[rng.integers(0, data.size, size=(2000, data.size))], axis=1)
-    low, high = np.percentile(resamples, [2.5, 97.5])
-    return Summary(int(data.size), median, float(data.min()), float(data.max()), float(low), float(high))
-
-
-@dataclass(frozen=True)
-class AARow:
-    """One A/A comparison (odd vs even repetitions of one configuration), from bench.analysis.stats."""
-
-    headline: str
-    label: str
-    client: str
-    scenario: str
-    profile: str
-    operation: str
-    n_odd: int
-    n_even: int
-    rel_diff_pct: float
-    ci_low_pct: float
-    ci_high_pct: float
-    p_value: float
-    significant: bool
+    low, high = bootstrap_ci([data.tolist()], np.median, seed=seed)
+    return Summary(int(data.size), median, float(data.min()), float(data.max()), low, high)
 
 
 def _native(value: Any) -> Any:
@@ -93,14 +70,6 @@ def _records(frame: pd.DataFrame, names: Sequence[str]) -> list[dict[str, Any]]:
     return [{name: _native(record[name]) for name in names} for record in frame.to_dict("records")]
 
 
-def comparison_rows(frame: pd.DataFrame) -> list[Comparison]:
-    return [Comparison(**r) for r in _records(frame, [f.name for f in fields(Comparison)])]
-
-
-def aa_rows(frame: pd.DataFrame) -> list[AARow]:
-    return [AARow(**r) for r in _records(frame, [f.name for f in fields(AARow)])]
-
-
 @dataclass
 class CellInfo:
     """The final attempt of one cell: identity from its spec, flags from the index, raw files on disk."""
@@ -108,6 +77,9 @@ class CellInfo:
     cell_id: str
     attempt: int
     kind: str
+    engine: str  # native | python ("" for floor cells)
+    arm: str
+    twin_of: str
     client: str
     protocol: str
     scenario: str
@@ -155,8 +127,7 @@ class RunData:
     cells: dict[str, CellInfo]  # final attempts, by cell id (sorted)
     guests: list[GuestInfo]
     tidy: pd.DataFrame
-    comparisons: list[Comparison]  # bench.analysis.stats.protocol_comparisons, row by row
-    aa: list[AARow]  # bench.analysis.stats.aa_noise_floor, row by row
+    comparisons: list[Comparison]  # bench.analysis.verdicts.comparisons: the report's whole family
     _ops: dict[str, dict[str, Any]] = field(default_factory=dict)
     _dists: dict[tuple[str, ...], Dist] = field(default_factory=dict)
 
@@ -177,12 +148,40 @@ class RunData:
         return wanted + found
 
     @property
+    def aa(self) -> list[Comparison]:
+        """The A/A comparisons (an arm against its twin): whatever they find is noise."""
+        return [c for c in self.comparisons if c.kind == "aa"]
+
+    @property
     def clients(self) -> list[str]:
-        return self._ordered("clients", "client")
+        """The python engine's arms (client kinds), in the order the run was asked for."""
+        wanted = [str(v) for v in self.options.get("clients", [])]
+        found = {c.client for c in self.cells.values() if c.kind == "load" and c.engine == "python"}
+        return [c for c in wanted if c in found] + sorted(found - set(wanted))
+
+    @property
+    def native_arms(self) -> list[str]:
+        """The native engine's arms: protocols in the order asked for, A/A twins after their original."""
+        found = {c.arm: c for c in self.cells.values() if c.kind == "load" and c.engine == "native"}
+        order = [str(p) for p in self.options.get("protocols", [])]
+        names = sorted(found, key=lambda a: (order.index(found[a].protocol) if found[a].protocol in order
+                                             else len(order), a))  # fmt: skip
+        return names
+
+    def arm_protocol(self, arm: str) -> str:
+        return next((c.protocol for c in self.cells.values() if c.arm == arm), "")
 
     @property
     def scenarios(self) -> list[str]:
         return self._ordered("scenarios", "scenario")
+
+    def scenarios_of(self, engine: str) -> list[str]:
+        """The scenarios an engine ran (old runs: every scenario)."""
+        asked = self.options.get("engine_scenarios", {}).get(engine)
+        found = sorted({c.scenario for c in self.cells.values() if c.kind == "load" and c.engine == engine})
+        if isinstance(asked, list):
+            return [str(s) for s in asked if s in found] + [s for s in found if s not in asked]
+        return found
 
     @property
     def profiles(self) -> list[str]:
@@ -204,16 +203,22 @@ class RunData:
             return True
         return any(g.record.get("emulated") for g in self.guests if g.profile == profile)
 
-    def load_cells(self, *, scenario: str, profile: str, client: str | None = None) -> list[CellInfo]:
-        """Measured load cells of one configuration, by client then repetition."""
+    def load_cells(
+        self, *, scenario: str, profile: str, client: str | None = None, engine: str = "python"
+    ) -> list[CellInfo]:
+        """Measured load cells of one configuration and engine, by arm then repetition."""
         cells = [
             c
             for c in self.cells.values()
-            if c.ok and c.kind == "load" and c.scenario == scenario and c.profile == profile
+            if c.ok
+            and c.kind == "load"
+            and c.engine == engine
+            and c.scenario == scenario
+            and c.profile == profile
         ]
         if client is not None:
             cells = [c for c in cells if c.client == client]
-        return sorted(cells, key=lambda c: (c.client, c.repetition))
+        return sorted(cells, key=lambda c: (c.arm, c.repetition))
 
     def floor_cells(self, profile: str) -> list[CellInfo]:
         cells = [c for c in self.cells.values() if c.ok and c.kind == "floor" and c.profile == profile]
@@ -281,6 +286,9 @@ def _cells(directory: Path, attempts: list[dict[str, Any]], emulated: set[str]) 
             cell_id=cell_id,
             attempt=attempt,
             kind=str(spec.get("kind", "load")),
+            engine=str(spec.get("engine", "python")) if spec.get("kind") != "floor" else "",
+            arm=str(spec.get("arm") or spec.get("client", "")),
+            twin_of=str(spec.get("twin_of", "")),
             client=str(spec.get("client", "")),
             protocol=str(spec.get("protocol", "")),
             scenario=str(spec.get("scenario", "")),
@@ -324,8 +332,6 @@ def _emulated_profiles(manifest: dict[str, Any], guests: list[GuestInfo]) -> set
 
 def load_run(directory: Path, tidy: pd.DataFrame) -> RunData:
     """Everything the report shows, from the run's raw files and the tidy table built from them."""
-    from bench.analysis.stats import aa_noise_floor, protocol_comparisons
-
     manifest = _read_json(directory / MANIFEST, {})
     plan = _read_json(directory / PLAN, [])
     attempts = read_index(directory)
@@ -339,6 +345,5 @@ def load_run(directory: Path, tidy: pd.DataFrame) -> RunData:
         cells=cells,
         guests=guests,
         tidy=tidy,
-        comparisons=comparison_rows(protocol_comparisons(tidy, seed=SEED)),
-        aa=aa_rows(aa_noise_floor(tidy, seed=SEED)),
+        comparisons=comparisons(tidy),
     )

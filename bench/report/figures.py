@@ -18,10 +18,12 @@ __all__ = [
     "Bar",
     "BootBar",
     "LevelPoint",
+    "LoadPoint",
     "bars_figure",
     "boot_figure",
     "color",
     "figure_html",
+    "load_latency_figure",
     "spectrum_figure",
     "throughput_latency_figure",
 ]
@@ -269,6 +271,73 @@ def throughput_latency_figure(
     fig.update_yaxes(title_text="latency (ms, log)", type="log", dtick=1)
     _style(fig, height=600)
     fig.update_layout(margin={"t": 130}, legend={"y": 1.12})
+    return fig
+
+
+@dataclass(frozen=True)
+class LoadPoint:
+    """One open-model level of one arm: the offered rate and a corrected percentile over repetitions."""
+
+    arm: str
+    level: str
+    offered_rps: float
+    percentile: str  # p50 | p99 | p999
+    latency: Summary  # µs
+    assessable: int  # repetitions that may back a verdict
+    n: int
+
+
+def load_latency_figure(
+    points: Sequence[LoadPoint], arms: Sequence[str], *, names: dict[str, str]
+) -> go.Figure:
+    """Latency against absolute offered rate, one panel per percentile: where each arm's curve turns up
+    (the "hockey stick") is where queueing starts. Hollow markers: no repetition could back a verdict."""
+    order = [p for p in ("p50", "p99", "p999") if any(pt.percentile == p for pt in points)]
+    titles = {"p50": "p50", "p99": "p99", "p999": "p99.9"}
+    fig = make_subplots(
+        rows=1, cols=max(1, len(order)), subplot_titles=[f"{titles[p]} (corrected)" for p in order],
+        horizontal_spacing=0.07,
+    )  # fmt: skip
+    for col, percentile in enumerate(order, start=1):
+        for arm in arms:
+            pts = sorted((p for p in points if p.arm == arm and p.percentile == percentile),
+                         key=lambda p: p.offered_rps)  # fmt: skip
+            if not pts:
+                continue
+            ys = [_ms(p.latency) for p in pts]
+            fig.add_trace(
+                go.Scatter(
+                    x=[p.offered_rps for p in pts],
+                    y=[y[0] for y in ys],
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "thickness": 1,
+                        "width": 0,
+                        "array": [y[2] for y in ys],
+                        "arrayminus": [y[1] for y in ys],
+                    },
+                    mode="lines+markers",
+                    marker={
+                        "size": 8,
+                        "color": color(arm, arms),
+                        "symbol": ["circle" if p.assessable else "circle-open" for p in pts],
+                    },
+                    line={"color": color(arm, arms), "width": 1.6},
+                    name=names.get(arm, arm),
+                    legendgroup=arm,
+                    showlegend=col == 1,
+                    text=[f"{p.level}: {p.assessable}/{p.n} assessable" for p in pts],
+                    hovertemplate=f"{esc(arm)} %{{text}}<br>%{{x:,.0f}} req/s offered<br>"
+                    f"{titles[percentile]} %{{y:.3f}} ms<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title_text="offered rate (req/s)", rangemode="tozero")
+    fig.update_yaxes(title_text="latency from intended send (ms, log)", type="log", dtick=1)
+    _style(fig, height=460)
+    fig.update_layout(margin={"t": 100}, legend={"y": 0.985, "yanchor": "top", "yref": "container"})
     return fig
 
 

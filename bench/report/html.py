@@ -133,9 +133,14 @@ def table(
 BADGES = {
     "gl": (
         "generator-limited",
-        "the load generator used ≥ 90 % of its CPU: the client, not the server, set the pace",
+        "the load generator fell behind its schedule or used most of its CPU: the client, not the server, "
+        "set the pace",
     ),
-    "steal": ("steal", "CPU steal stayed above the threshold after the allowed re-runs"),
+    "steal": (
+        "noisy",
+        "CPU steal or other processes on the pinned CPUs stayed above the threshold after the allowed "
+        "re-runs",
+    ),
     "tcg": ("emulated", "measured in a software-emulated (TCG) guest"),
     "failed": ("failed", "the cell failed"),
 }
@@ -237,7 +242,7 @@ table.data tr.failed td { background:var(--bad-bg); }
 .claim-supported { color:var(--good); font-weight:650; }
 .claim-contradicted { color:var(--bad); font-weight:650; }
 .claim-mixed { color:#8a5a00; font-weight:650; }
-.claim-ns, .claim-not-measured { color:var(--muted); font-weight:600; }
+.claim-ns, .claim-not-measured, .claim-not-assessable { color:var(--muted); font-weight:600; }
 .badge { display:inline-block; font-size:11px; line-height:1.5; padding:0 6px; border-radius:9px;
   font-weight:600; white-space:nowrap; vertical-align:1px; }
 .badge-gl { background:#ffe9c2; color:#7a4b00; }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 
+from bench.analysis.verdicts import BY_KEY
 from bench.report.data import RunData
 from bench.report.html import (
     Html,
@@ -17,14 +19,18 @@ from bench.report.html import (
     table,
     tag,
 )
-from bench.report.sections.common import BY_KEY, comparison_side
+from bench.report.sections.common import comparison_side
 
 
-def _pairs(data: RunData, left: str, right: str) -> list[tuple[str, str]]:
-    """(client of protocol `left`, client of protocol `right`) pairs measured in this run."""
-    protocol = {c.client: c.protocol for c in data.cells.values() if c.kind == "load"}
-    lefts = [c for c in data.clients if protocol.get(c) == left]
-    rights = [c for c in data.clients if protocol.get(c) == right]
+def _pairs(data: RunData, left: str, right: str, engine: str) -> list[tuple[str, str]]:
+    """(arm of protocol `left`, arm of protocol `right`) pairs of one engine measured in this run."""
+    arms = {
+        c.arm: c.protocol
+        for c in data.cells.values()
+        if c.kind == "load" and c.engine == engine and not c.twin_of
+    }
+    lefts = sorted(a for a, p in arms.items() if p == left)
+    rights = sorted(a for a, p in arms.items() if p == right)
     return [(a, b) for a in lefts for b in rights]
 
 
@@ -40,29 +46,40 @@ def _claim_verdict(better: int, worse: int, total: int) -> str:
     return "not significant"
 
 
-def _stat_claim(data: RunData, key: str, client: str, other: str) -> tuple[str, str]:
-    """(verdict, evidence) for "`client` is better than `other` on headline `key`" over its comparisons."""
+def _stat_claim(data: RunData, key: str, arm: str, other: str) -> tuple[str, str]:
+    """(verdict, evidence) for "`arm` is better than `other` on headline `key`" over its comparisons: only
+    assessable comparisons count; with none, the claim is not assessable and says why."""
     headline = BY_KEY[key]
     profile = data.main_profile
     rows = [
         r
         for r in data.comparisons
-        if r.headline == key and r.profile_a == profile == r.profile_b and {r.a, r.b} == {client, other}
+        if r.headline == key
+        and r.kind == "protocol"
+        and r.profile_a == profile == r.profile_b
+        and {r.a, r.b} == {arm, other}
     ]
     if not rows:
         return "not measured", "no comparison rows"
+    usable = [r for r in rows if r.assessable]
+    if not usable:
+        causes = sorted({cause for r in rows for cause in r.causes})
+        return (
+            "not assessable",
+            f"{arm} vs {other}: none of {len(rows)} comparisons assessable ({', '.join(causes)})",
+        )
     sides: dict[str, list[str]] = {"better": [], "worse": [], "ns": []}
     ratios = []
-    for r in rows:
-        sides[comparison_side(r, client, headline)].append(r.operation)
-        mine, theirs = (r.median_a, r.median_b) if r.a == client else (r.median_b, r.median_a)
+    for r in usable:
+        sides[comparison_side(r, arm, headline)].append(f"{r.operation} {r.level}".strip())
+        mine, theirs = (r.median_a, r.median_b) if r.a == arm else (r.median_b, r.median_a)
         if theirs:
             ratios.append(100 * (mine - theirs) / theirs)
-    total = len(rows)
+    total = len(usable)
     better_word, worse_word = headline.words
     parts = [
-        f"{client} vs {other}: {better_word} in {len(sides['better'])} of {total}, {worse_word} in "
-        f"{len(sides['worse'])}, no significant difference in {len(sides['ns'])}"
+        f"{arm} vs {other}: {better_word} in {len(sides['better'])} of {total}, {worse_word} in "
+        f"{len(sides['worse'])}, no (meaningful) difference in {len(sides['ns'])}"
     ]
     if ratios:
         parts.append(f"median difference {fmt_pct(statistics.median(ratios))}")
@@ -70,8 +87,8 @@ def _stat_claim(data: RunData, key: str, client: str, other: str) -> tuple[str, 
     if sides[minority] and total > 1:
         word = worse_word if minority == "worse" else better_word
         parts.append(f"{word}: {', '.join(sides[minority])}")
-    if any(r.generator_limited or r.flagged or r.emulated for r in rows):
-        parts.append("some rows marked (generator-limited / steal / emulated)")
+    if len(usable) < len(rows):
+        parts.append(f"{len(rows) - len(usable)} more not assessable")
     return _claim_verdict(len(sides["better"]), len(sides["worse"]), total), "; ".join(parts)
 
 
@@ -111,54 +128,60 @@ def _bytes_claim(data: RunData, smaller: str, larger: str) -> tuple[str, str]:
     ), evidence + " (byte counts are exact; no test needed)"
 
 
-def _claim_rows(data: RunData) -> list[Row]:
-    rows: list[Row] = []
+@dataclass(frozen=True)
+class Claim:
+    claim: str
+    verdict: str  # supported | contradicted | mixed | not significant | not assessable | not measured
+    evidence: str
+    source: str
+
+
+def claims(data: RunData) -> list[Claim]:
+    """Every claim with this run's verdict (the HTML section and `bench report --markdown` show these)."""
+    rows: list[Claim] = []
 
     def add(claim: str, verdict: str, evidence: str, source: str) -> None:
-        cls = "claim-" + {"not significant": "ns", "not measured": "not-measured"}.get(verdict, verdict)
-        rows.append(Row([claim, Html(tag("span", verdict, class_=cls)), evidence, source]))
+        rows.append(Claim(claim, verdict, evidence, source))
 
     stat_claims = [
-        ("p50_1user", "gRPC has lower latency than {other}", "p50 latency, 1 user, per operation"),
-        (
-            "p99_open50",
-            "gRPC has lower tail latency under load than {other}",
-            "p99, open model, corrected, at 50 % of each client's own closed-model maximum (so at different "
-            "absolute rates)",
-        ),
-        ("throughput", "gRPC has higher throughput than {other}", "max closed-model throughput"),
-        (
-            "ttfi",
-            "gRPC streams deliver the first item sooner than {other}'s batch equivalents",
-            "time to first item",
-        ),
-    ]
-    for key, text, source in stat_claims:
+        ("capacity", "native", "gRPC serves more requests per second than {other}",
+         "capacity: the highest throughput of a server-bound closed-model window (native engine)"),
+        ("p50_eq", "native", "gRPC answers faster than {other} at the same offered load",
+         "p50, open model, corrected, at equal absolute offered rates (native engine)"),
+        ("p99_eq", "native", "gRPC has lower tail latency under load than {other}",
+         "p99, open model, corrected, at equal absolute offered rates (native engine)"),
+        ("p50_1user", "python", "A Python caller gets answers sooner over gRPC than over {other}",
+         "p50 latency at 1 user, per operation (Python clients)"),
+        ("ttfi", "python", "gRPC streams deliver the first item sooner than {other}'s batch equivalents",
+         "time to first item at 1 user (Python clients)"),
+    ]  # fmt: skip
+    for key, engine, text, source in stat_claims:
         for other_protocol in ("rest", "soap"):
-            pairs = _pairs(data, "grpc", other_protocol)
+            pairs = _pairs(data, "grpc", other_protocol, engine)
             if not pairs:
                 add(
                     text.format(other=other_protocol.upper()),
                     "not measured",
-                    "no such pair of clients in this run",
+                    f"no gRPC and {other_protocol.upper()} arms of the {engine} engine in this run",
                     source,
                 )
             for a, b in pairs:
                 verdict, evidence = _stat_claim(data, key, a, b)
                 add(text.format(other=f"{other_protocol.upper()} ({b})"), verdict, evidence, source)
-    for a, b in _pairs(data, "grpc", "rest") or [("grpc", "rest")]:
+    for a, b in _pairs(data, "grpc", "rest", "python") or [("grpc", "rest")]:
         add("Protobuf messages are smaller than JSON", *_bytes_claim(data, a, b), "wire bytes per call")
-    soap_pairs = _pairs(data, "soap", "grpc") + _pairs(data, "soap", "rest")
+    soap_pairs = _pairs(data, "soap", "grpc", "python") + _pairs(data, "soap", "rest", "python")
     for a, b in soap_pairs or [("soap", "grpc")]:
         verdict, evidence = _bytes_claim(data, b, a)
         add(f"XML (SOAP) messages are the largest: larger than {b}", verdict, evidence, "wire bytes per call")
-    for a, b in soap_pairs or [("soap", "other")]:
+    native_soap = _pairs(data, "soap", "grpc", "native") + _pairs(data, "soap", "rest", "native")
+    for a, b in native_soap or [("soap", "other")]:
         verdict, evidence = _stat_claim(data, "cpu", b, a)
         add(
             f"SOAP costs the most server CPU per request: more than {b}",
             verdict,
             evidence,
-            "server CPU per request, top closed level",
+            "server CPU per request in the capacity window (native engine)",
         )
     add(
         "REST/JSON is human-readable; gRPC needs tooling (e.g. server reflection + grpcurl) to inspect",
@@ -168,6 +191,11 @@ def _claim_rows(data: RunData) -> list[Row]:
         "–",
     )
     return rows
+
+
+_CLASSES = {"not significant": "claim-ns", "not measured": "claim-not-measured",
+            "not assessable": "claim-not-assessable", "supported": "claim-supported",
+            "contradicted": "claim-contradicted", "mixed": "claim-mixed"}  # fmt: skip
 
 
 def claims_section(data: RunData) -> Section:
@@ -185,7 +213,12 @@ def claims_section(data: RunData) -> Section:
         data.main_profile,
         ").",
     )
-    body = table(["claim", "this run", "evidence", "measured as"], _claim_rows(data), wrap=(0, 2, 3))
+    rows = [
+        Row([c.claim, Html(tag("span", c.verdict, class_=_CLASSES.get(c.verdict, c.verdict))), c.evidence,
+             c.source])
+        for c in claims(data)
+    ]  # fmt: skip
+    body = table(["claim", "this run", "evidence", "measured as"], rows, wrap=(0, 2, 3))
     caveat = note(
         "These are Python implementations on a small noisy VM: a claim contradicted here says that this "
         "stack, on this machine, does not show it — not that the protocol cannot."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -10,7 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.analysis.stats import HEADLINES, Comparison, Headline
+from bench.analysis.stats import min_possible_p
+from bench.analysis.verdicts import NO_DIFFERENCE, NOT_MEANINGFUL, Comparison, Headline
 from bench.report.data import RunData, Summary
 from bench.report.figures import (
     color,
@@ -31,10 +31,9 @@ def slug(text: str) -> str:
 
 
 def level_sort_key(level: str) -> tuple[str, float]:
-    try:
-        return level[:1], float(level[1:])
-    except ValueError:
-        return level[:1], 0.0
+    """ "u4" < "u16", "eq50" < "eq75" < "own90": by prefix, then by the number after it."""
+    match = re.fullmatch(r"([a-z]*)(\d+(?:\.\d+)?)", level)
+    return (match[1], float(match[2])) if match else (level, 0.0)
 
 
 def scenario_title(data: RunData, scenario: str) -> Html:
@@ -81,14 +80,11 @@ def tidy_slice(data: RunData, profile: str, scenario: str) -> pd.DataFrame:
     ]
 
 
-BY_KEY = {h.key: h for h in HEADLINES}
-
-
 def headline_unit(key: str) -> tuple[float, str]:
     """(divisor, unit) to show a headline metric: latencies (µs in the tidy table) shown in ms."""
-    if key == "throughput":
+    if key in ("capacity", "throughput", "throughput_python"):
         return 1.0, "req/s"
-    if key == "cpu":
+    if key.startswith("cpu"):
         return 1.0, "µs/req"
     return 1000.0, "ms"
 
@@ -105,33 +101,42 @@ def when(timestamp: Any) -> str:
     return datetime.fromtimestamp(float(timestamp), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def min_p(n_a: int, n_b: int) -> float:
-    """The smallest two-sided Mann-Whitney p two arms of these sizes can reach (complete separation)."""
-    return min(1.0, 2 / math.comb(n_a + n_b, n_a)) if n_a and n_b else 1.0
+min_p = min_possible_p  # the smallest two-sided Mann-Whitney p of arms of two sizes
 
 
 Block = Callable[[RunData, str, str], tuple[Html, list[str]]]
 
 
 def per_scenario(
-    data: RunData, profile: str, block: Block, *, empty: str | None = "No load cells."
+    data: RunData,
+    profile: str,
+    block: Block,
+    *,
+    empty: str | None = "No load cells.",
+    engine: str = "python",
 ) -> tuple[list[Html], list[str]]:
-    """The layout of a per-scenario section: for every scenario its title (when there are several) and the
-    block for it; the figure ids of all blocks; `empty` as a note when the run has no scenario."""
+    """The layout of a per-scenario section: for every scenario the engine ran, its title (when there are
+    several) and the block for it; the figure ids of all blocks; `empty` as a note when there is none."""
     parts: list[Html] = []
     figures: list[str] = []
-    for scenario in data.scenarios:
+    scenarios = data.scenarios_of(engine)
+    for scenario in scenarios:
         html, ids = block(data, scenario, profile)
-        parts += [scenario_title(data, scenario), html]
+        if len(scenarios) > 1:
+            parts.append(tag("h3", f"Scenario {scenario}"))
+        parts.append(html)
         figures += ids
-    if not data.scenarios and empty is not None:
+    if not scenarios and empty is not None:
         parts.append(no_data(empty))
     return parts, figures
 
 
-def comparison_side(row: Comparison, client: str, headline: Headline) -> str:
-    """better | worse | ns from `client`'s point of view (the row compares a with b)."""
-    if row.verdict == "no significant difference":
+def comparison_side(row: Comparison, arm: str, headline: Headline) -> str:
+    """better | worse | ns (no significant or no meaningful difference) | na (not assessable), from `arm`'s
+    point of view (the row compares a with b)."""
+    if not row.assessable:
+        return "na"
+    if row.verdict in (NO_DIFFERENCE, NOT_MEANINGFUL):
         return "ns"
     a_better = row.verdict.endswith(headline.words[0])
-    return "better" if a_better == (row.a == client) else "worse"
+    return "better" if a_better == (row.a == arm) else "worse"

@@ -29,7 +29,7 @@ def failures_section(data: RunData) -> Section:
                 [
                     c.cell_id,
                     c.profile,
-                    c.client or c.kind,
+                    c.arm or c.kind,
                     c.repetition,
                     c.attempt,
                     c.reason or "no reason recorded",
@@ -41,7 +41,7 @@ def failures_section(data: RunData) -> Section:
         ]
         parts.append(
             table(
-                ["cell", "profile", "client", "rep.", "attempt", "reason", "raw files"],
+                ["cell", "profile", "arm", "rep.", "attempt", "reason", "raw files"],
                 rows,
                 numeric=(3, 4),
                 wrap=(5,),
@@ -68,11 +68,13 @@ def failures_section(data: RunData) -> Section:
     reruns = [a for a in data.attempts if not a.get("final")]
     if reruns:
         rows = [
-            Row([a["cell_id"], a.get("attempt"), fmt(a.get("max_steal_pct"), "%"), a.get("status", "?")])
+            Row([a["cell_id"], a.get("attempt"), fmt(a.get("max_steal_pct"), "%"),
+                 fmt(a.get("max_other_cpu_pct"), "%"), a.get("status", "?")])
             for a in sorted(reruns, key=lambda a: (a["cell_id"], a.get("attempt", 0)))
-        ]
-        parts.append(tag("h3", "Attempts re-run because of CPU steal"))
-        parts.append(table(["cell", "attempt", "max steal", "status"], rows, numeric=(1, 2)))
+        ]  # fmt: skip
+        parts.append(tag("h3", "Attempts re-run because the host was noisy"))
+        head = ["cell", "attempt", "max steal", "other processes (max, % of a CPU)", "status"]
+        parts.append(table(head, rows, numeric=(1, 2, 3)))
     parts.append(details(f"All {len(data.cells)} cells (final attempts)", _all_cells(data)))
     return Section("failures", "Failures and cells", join(parts))
 
@@ -92,7 +94,7 @@ def _all_cells(data: RunData) -> Html:
                 [
                     c.cell_id,
                     c.kind,
-                    c.client or "–",
+                    c.arm or "–",
                     c.scenario,
                     c.profile,
                     c.repetition,
@@ -103,5 +105,5 @@ def _all_cells(data: RunData) -> Html:
                 ]
             )
         )
-    head = ["cell", "kind", "client", "scenario", "profile", "rep.", "attempt", "max steal", "wall", "marks"]
+    head = ["cell", "kind", "arm", "scenario", "profile", "rep.", "attempt", "max steal", "wall", "marks"]
     return table(head, rows, numeric=(5, 6, 7, 8), caption="Raw files of each: cells/<cell>/attempt-<n>/")

@@ -19,6 +19,7 @@ from bench.report.html import (
     note,
     paragraph,
     table,
+    tag,
 )
 from bench.report.sections.common import (
     client_colors,
@@ -100,6 +101,45 @@ def _floor_block(data: RunData, scenario: str, profile: str, floor: Summary) -> 
     return join([figure_html(fig, div, caption), table(head, rows, numeric=range(1, len(head)))]), [div]
 
 
+def _engine_floors(data: RunData, profile: str) -> Html:
+    """Each native tool against a null server (an instant answer): the tool's own ceiling and latency."""
+    cells = data.floor_cells(profile)
+    families = sorted({f for c in cells for f in c.cell.get("engine_floors", {})})
+    if not families:
+        return Html("")
+    rows = []
+    for family in families:
+        floors = [c.cell["engine_floors"][family] for c in cells if family in c.cell.get("engine_floors", {})]
+        first = floors[0]
+        max_rps = summarize([f["max_rps"] for f in floors if isinstance(f.get("max_rps"), int | float)])
+        p50 = summarize([f["latency_p50_us"] for f in floors if f.get("latency_p50_us") is not None])
+        p99 = summarize([f["latency_p99_us"] for f in floors if f.get("latency_p99_us") is not None])
+        rows.append(
+            Row(
+                [
+                    "HTTP/1.1 (REST, SOAP)" if family == "http1" else "gRPC (HTTP/2)",
+                    str(first.get("closed_tool", "–")),
+                    fmt(max_rps.median if max_rps else None, "req/s"),
+                    str(first.get("open_tool", "–")),
+                    fmt(first.get("open_rate"), "req/s"),
+                    ms(p50.median if p50 else None),
+                    ms(p99.median if p99 else None),
+                    len(floors),
+                ]
+            )
+        )
+    head = ["protocol family", "closed-model tool", "its ceiling", "open-model tool", "at", "p50", "p99",
+            "repetitions"]  # fmt: skip
+    caption = (
+        "The load tools against a null server that answers every request at once, pinned as in the load "
+        "cells. “its ceiling”: the highest rate the closed-model tool reached (a target's capacity near it "
+        "would measure the tool). p50/p99: the open-model generator's own latency at a fixed rate — the "
+        "smallest latency it can report. Source: floor cells' engine_floors."
+    )
+    return join([tag("h3", "Load tools against a null server"), table(head, rows, numeric=(2, 4, 5, 6, 7),
+                                                                      caption=caption)])  # fmt: skip
+
+
 def floor_section(data: RunData) -> Section:
     profile = data.main_profile
     p50, p99 = floor_summary(data, profile)
@@ -124,6 +164,7 @@ def floor_section(data: RunData) -> Section:
             caption="Floor round trip, median over repetitions",
         )
     )
+    parts.append(_engine_floors(data, profile))
     if p50.median <= 0:
         parts.append(note("The floor p50 is 0 µs; multiples are undefined."))
         return Section("floor", "Loopback floor", join(parts))

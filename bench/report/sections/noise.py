@@ -1,15 +1,16 @@
-"""Report section: the A/A noise floor."""
+"""Report section: the A/A arm - one configuration scheduled twice as two independent arms."""
 
 from __future__ import annotations
 
-import statistics
+import math
 
-from bench.report.data import AARow, RunData
+from bench.analysis.verdicts import BY_KEY, NO_DIFFERENCE, NOT_MEANINGFUL
+from bench.report.data import RunData
 from bench.report.html import (
     Row,
     Section,
     cards,
-    details,
+    fmt,
     fmt_ci,
     fmt_p,
     fmt_pct,
@@ -18,84 +19,69 @@ from bench.report.html import (
     paragraph,
     table,
 )
-from bench.report.sections.common import BY_KEY, min_p
+from bench.report.sections.verdicts import verdict_cell
 
-
-def _abs_median(rows: list[AARow]) -> float:
-    return statistics.median(abs(r.rel_diff_pct) for r in rows)
+__all__ = ["noise_section"]
 
 
 def noise_section(data: RunData) -> Section:
     aa = data.aa
+    twins = sorted({c.a for c in aa})
     intro = paragraph(
-        "A/A check: each client's repetitions are split into odd and even ones (interleaved in run order, so "
-        "exchangeable) and compared like two different arms. Any difference is noise. The median "
-        "|difference| "
-        "is this run's noise floor: a protocol difference smaller than it deserves little trust, even when "
-        "significant."
+        "The A/A arm: one configuration of the run is scheduled twice, as two independent arms interleaved "
+        "with every other cell (",
+        ", ".join(twins) or "none in this run",
+        "). Whatever separates the twins is noise: the host, the order, the process start. Its comparisons "
+        "go through exactly the rule of every other verdict (the same family, the same false-discovery "
+        "control), so the count of “significant” A/A rows checks the rule itself (it should be 0), and "
+        "the spread of each A/A comparison - the largest relative shift its CI cannot exclude - is the "
+        "smallest difference this run calls meaningful for that metric.",
     )
     if not aa:
-        text = "No A/A check: it needs at least 4 repetitions (2 odd and 2 even) of a configuration."
-        return Section("noise", "A/A noise floor", join([intro, no_data(text)]))
+        text = (
+            "No A/A comparison: the run had no A/A twin (bench run --aa-arm none), or the twin or its "
+            "original has no measured cells."
+        )
+        return Section("noise", "A/A arm", join([intro, no_data(text)]))
+    assessable = [c for c in aa if c.assessable]
+    significant = [c for c in assessable if c.verdict not in (NO_DIFFERENCE, NOT_MEANINGFUL)]
+    spreads = [
+        max(abs(c.rel_ci_low_pct), abs(c.rel_ci_high_pct), abs(c.rel_diff_pct))
+        for c in assessable
+        if not math.isnan(c.rel_ci_low_pct)
+    ]
     items: list[tuple[object, object]] = [
-        (fmt_pct(_abs_median(aa), signed=False), "run noise floor: median |A/A difference|, all rows")
+        (f"{len(significant)} of {len(assessable)}", "A/A comparisons with a verdict (expected: 0)"),
+        (f"{len(aa) - len(assessable)}", "A/A comparisons not assessable"),
     ]
-    for key in ("throughput", "p50_1user"):
-        sel = [r for r in aa if r.headline == key]
-        if sel:
-            label = f"{BY_KEY[key].label}: median |A/A difference|"
-            items.append((fmt_pct(_abs_median(sel), signed=False), label))
-    groups: dict[tuple[str, str, str, str], list[AARow]] = {}
-    for r in aa:
-        groups.setdefault((r.client, r.scenario, r.profile, r.headline), []).append(r)
-    rows = []
-    for (client, scenario, profile, key), group in sorted(groups.items()):
-        significant = sum(r.significant for r in group)
-        sizes = f"{group[0].n_odd} / {group[0].n_even}"
-        spread = [
-            fmt_pct(_abs_median(group), signed=False),
-            fmt_pct(max(abs(r.rel_diff_pct) for r in group), signed=False),
-        ]
-        cells = [
-            client,
-            f"{scenario} · {profile}",
-            BY_KEY[key].label,
-            len(group),
-            sizes,
-            *spread,
-            significant,
-        ]
-        rows.append(Row(cells, "marked" if significant else ""))
-    n_odd, n_even = min((r.n_odd, r.n_even) for r in aa)
-    head = [
-        "client",
-        "scenario · profile",
-        "metric",
-        "rows",
-        "n (odd / even)",
-        "median |Δ|",
-        "max |Δ|",
-        "significant",
-    ]
-    caption = (
-        "Per client: A/A differences over operations (p50) or for the whole cell (throughput). “significant” "
-        f"counts A/A rows with a verdict; with {n_odd} vs {n_even} repetitions the smallest possible p is "
-        f"{fmt_p(min_p(n_odd, n_even))}."
-    )
-    per_client = table(head, rows, numeric=(3, 4, 5, 6, 7), caption=caption)
-    detail_rows = [
+    if spreads:
+        items.append((fmt(max(spreads), "%"), "largest A/A spread (the strictest minimum effect)"))
+    rows = [
         Row(
             [
-                r.client,
-                r.label,
-                r.operation,
-                fmt_pct(r.rel_diff_pct),
-                fmt_ci(r.ci_low_pct, r.ci_high_pct, pct=True),
-                fmt_p(r.p_value),
-            ]
+                BY_KEY[c.headline].label if c.headline in BY_KEY else c.label,
+                f"{c.scenario} · {c.profile_a}",
+                f"{c.operation if c.operation != '*' else '–'} {c.level}".strip(),
+                f"{c.a} vs {c.b}",
+                fmt_pct(c.rel_diff_pct),
+                fmt_ci(c.rel_ci_low_pct, c.rel_ci_high_pct, pct=True),
+                fmt_p(c.p_value),
+                fmt_p(c.q_value),
+                f"{c.n_a} / {c.n_b}",
+                verdict_cell(c),
+            ],
+            "marked" if c in significant else "",
         )
-        for r in aa
+        for c in aa
     ]
-    head = ["client", "metric", "operation", "odd vs even", "95 % CI", "p"]
-    detail = details("Every A/A row", table(head, detail_rows, numeric=(3, 4, 5)))
-    return Section("noise", "A/A noise floor", join([intro, cards(items), per_client, detail]))
+    head = ["metric", "scenario · profile", "what", "twin vs original", "shift", "95 % CI", "p", "q (BH)",
+            "n", "verdict"]  # fmt: skip
+    body = table(
+        head,
+        rows,
+        numeric=(4, 5, 6, 7, 8),
+        caption="Every A/A comparison. The spread (max of |shift| and the CI's |bounds|) of a row is "
+        "the minimum effect for the same metric, scenario, level and operation in Verdicts; metrics without "
+        "their own A/A row use the largest spread of the same metric.",
+    )
+    return Section("noise", "A/A arm", join([intro, cards(items), body]))

@@ -15,6 +15,7 @@ from bench.report.html import (
     tag,
 )
 from bench.report.sections.common import when
+from bench.thresholds import GENERATOR_LIMIT_PCT
 
 
 def _placement(data: RunData) -> str:
@@ -34,7 +35,35 @@ def _repetitions(data: RunData) -> str:
     by_profile = data.options.get("repeats_by_profile")
     if isinstance(by_profile, dict) and len(by_profile) > 1:
         return ", ".join(f"{p}: {n}" for p, n in by_profile.items())
+    if "python_repeats" in data.options:
+        return f"native {data.options.get('repeats', '?')}, python {data.options['python_repeats']}"
     return str(data.options.get("repeats", "?"))
+
+
+def _engines(data: RunData) -> list[tuple[str, object]]:
+    """One line per engine: its arms, scenarios and tools (old runs: the Python clients only)."""
+    scenarios = data.options.get("engine_scenarios", {})
+    tools = data.manifest.get("native_tools", {})
+    lines: list[tuple[str, object]] = []
+    if data.native_arms:
+        used = ", ".join(f"{name} ({version})" for name, version in sorted(tools.items()))
+        lines.append(
+            (
+                "Native engine",
+                f"arms {', '.join(data.native_arms)} · scenarios "
+                f"{', '.join(scenarios.get('native', [])) or '?'} · tools {used or 'not recorded'}",
+            )
+        )
+    if data.clients:
+        where = scenarios.get("python") if isinstance(scenarios, dict) else None
+        lines.append(
+            (
+                "Python engine",
+                f"arms {', '.join(data.clients)} · scenarios "
+                f"{', '.join(where or data.scenarios_of('python'))}",
+            )
+        )
+    return lines or [("Arms", "none")]
 
 
 def _duration(manifest: dict[str, Any]) -> str:
@@ -70,13 +99,14 @@ def _banner(data: RunData) -> Html:
     item(
         "gl",
         sum(c.generator_limited and c.ok for c in cells),
-        "cells were generator-limited in at least one "
-        "window (load generator ≥ 90 % of its CPU): there the client, not the server, set the pace",
+        "cells were generator-limited in at least one window (the load generator fell behind or used "
+        f"≥ {GENERATOR_LIMIT_PCT:.0f} % of its CPU): there the client, not the server, set the pace",
     )
     item(
         "steal",
         sum(c.flagged for c in cells),
-        "cells stayed above the CPU-steal threshold after re-runs (flagged)",
+        "cells stayed noisy after their re-runs (CPU steal or other processes on the pinned CPUs): their "
+        "windows cannot back a verdict",
     )
     item("", len(skipped_profiles(data)), "guest blocks did not start (skipped or failed profiles)")
     if not items:
@@ -85,8 +115,7 @@ def _banner(data: RunData) -> Html:
             join(
                 [
                     tag("strong", "Clean run"),
-                    f"All {total} cells measured; none failed, emulated, "
-                    "generator-limited or flagged for steal.",
+                    f"All {total} cells measured; none failed, emulated, generator-limited or noisy.",
                 ]
             ),
             class_="banner ok",
@@ -119,8 +148,7 @@ def header(data: RunData) -> Html:
             f"{m.get('python', '?')} ({m.get('python_implementation', '?')}), "
             f"protobuf {m.get('protobuf_backend', '?')}",
         ),
-        ("Clients", ", ".join(data.clients) or "none"),
-        ("Scenarios", ", ".join(data.scenarios) or "none"),
+        *_engines(data),
         ("Profiles", ", ".join(data.profiles) or "none"),
         ("Repetitions", _repetitions(data)),
         ("Placement", _placement(data)),

@@ -1,17 +1,18 @@
-"""Report section: every comparison with its verdict, and how to read them."""
+"""Report section: every comparison with its verdict, how to read them, and what could not be assessed."""
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
-from bench.analysis.stats import ALPHA, HEADLINES, Comparison
+from bench.analysis.stats import ALPHA
+from bench.analysis.verdicts import BY_KEY, HEADLINES, MIN_REPETITIONS, Comparison
 from bench.report.data import RunData
 from bench.report.html import (
     Html,
     Row,
     Section,
     badge,
+    fmt,
     fmt_ci,
     fmt_p,
     fmt_pct,
@@ -22,48 +23,50 @@ from bench.report.html import (
     table,
     tag,
 )
-from bench.report.sections.common import BY_KEY, comparison_side, headline_format, min_p
+from bench.report.sections.common import comparison_side, headline_format
+from bench.thresholds import GENERATOR_HEADROOM_PCT, PACING_DISTORTION_LIMIT, TARGET_BOUND_PCT, min_samples
+
+__all__ = ["how_to_read", "verdict_cell", "verdicts_section"]
 
 
-def _verdict_cell(row: Comparison) -> Html:
+def verdict_cell(row: Comparison) -> Html:
     headline = BY_KEY.get(row.headline)
     side = "ns" if headline is None else comparison_side(row, row.a, headline)
-    return tag("span", row.verdict, class_=f"verdict-{side}")
+    text = row.verdict.split(":")[0] if not row.assessable else row.verdict
+    return tag("span", text, class_=f"verdict-{side}")
 
 
-def _how_to_read(data: RunData) -> Html:
-    sizes = sorted({(r.n_a, r.n_b) for r in data.comparisons})
-    if sizes:
-        n_a, n_b = min(sizes)
-        floor = min_p(n_a, n_b)
-        run_note = (
-            f"In this run the smallest arms have n = {n_a} and {n_b} repetitions, so the smallest "
-            f"possible p is {fmt_p(floor)}"
-            + (
-                " — below 0.05, so verdicts are possible."
-                if floor < ALPHA
-                else " — not below 0.05: no comparison in this run can reach a verdict."
-            )
-        )
-    else:
-        run_note = "This run has no pair of arms to compare."
+def how_to_read(data: RunData) -> Html:
+    family = [c for c in data.comparisons if c.assessable]
     return tag(
         "div",
         join(
             [
                 paragraph(
                     tag("b", "How to read the verdicts. "),
-                    "Each row compares arm A with arm B over the "
-                    "repetitions of the run (one value per repetition). A verdict other than “no significant "
-                    "difference” needs both: a two-sided Mann-Whitney U test with p < 0.05 and a 95 % "
-                    "percentile-bootstrap CI of the median difference (A − B, 2,000 resamples, fixed seed) "
-                    "that excludes 0. The difference is shown relative to B’s median.",
+                    "Each row compares arm A with arm B over the repetitions of the run (one value per "
+                    "repetition and arm). The estimate is the Hodges–Lehmann shift A − B (the median of all "
+                    "pairwise differences) with its distribution-free 95 % CI, beside a two-sided "
+                    "Mann-Whitney U test; both are shown relative to B’s median. The p-values of all ",
+                    tag("b", f"{len(family)}"),
+                    " assessable comparisons of this report (protocol, A/A and profile comparisons) are "
+                    f"one family under Benjamini–Hochberg false-discovery control: a difference needs q < "
+                    f"{ALPHA:g} and a CI that excludes 0. It is called meaningful only when it is also at "
+                    "least the A/A spread of the same metric (see A/A arm); a significant but smaller one "
+                    "reads “no meaningful difference”.",
                 ),
                 paragraph(
-                    "With 5 repetitions per arm the smallest possible p is 0.008; with 4 it is 0.029; with 3 "
-                    "or fewer it is at least 0.1, so fewer than 4 repetitions per arm can never give a "
-                    "verdict. ",
-                    run_note,
+                    tag("b", "Not assessable. "),
+                    "A repetition counts only from a window that can back a verdict: capacity only from "
+                    f"server-bound windows (target ≥ {TARGET_BOUND_PCT:.0f} % of its CPU, generator ≤ "
+                    f"{GENERATOR_HEADROOM_PCT:.0f} % of its CPU), open-model latency only where the "
+                    "generator kept its schedule (its pacing moves no percentile by more than "
+                    f"{PACING_DISTORTION_LIMIT:.0%}), and everywhere only where the server’s counters agree "
+                    "with the load tool, no CPU steal or busy host disturbed the window, the percentile has "
+                    f"enough samples (p99 ≥ {min_samples(99):,}, p99.9 ≥ {min_samples(99.9):,}) and no "
+                    f"emulator ran it. An arm with fewer than {MIN_REPETITIONS} such repetitions, or arms "
+                    f"too small to ever reach p < {ALPHA:g}, "
+                    "give “not assessable” with the reasons, never a verdict.",
                 ),
                 paragraph(
                     "Marks: ",
@@ -72,8 +75,7 @@ def _how_to_read(data: RunData) -> Html:
                     badge("steal"),
                     " a cell stayed above the CPU-steal threshold; ",
                     badge("tcg"),
-                    " a guest ran under software emulation. A marked row may measure the client or the "
-                    "hypervisor rather than the protocol.",
+                    " a guest ran under software emulation.",
                 ),
             ]
         ),
@@ -84,103 +86,110 @@ def _how_to_read(data: RunData) -> Html:
 def _scoreboard(cmp: list[Comparison]) -> Html:
     groups: dict[tuple[str, str, str, str, str], list[Comparison]] = {}
     for r in cmp:
-        if r.profile_a == r.profile_b:
+        if r.kind == "protocol":
             groups.setdefault((r.headline, r.scenario, r.profile_a, r.a, r.b), []).append(r)
     rows = []
     for (key, scenario, profile, a, b), group in groups.items():
         headline = BY_KEY[key]
         sides = Counter(comparison_side(r, a, headline) for r in group)
         cells = [headline.label, f"{scenario} · {profile}", f"{a} vs {b}", sides["better"], sides["worse"]]
-        rows.append(Row([*cells, sides["ns"], len(group)]))
+        rows.append(Row([*cells, sides["ns"], sides["na"], len(group)]))
     if not rows:
         return Html("")
-    head = [
-        "metric",
-        "scenario · profile",
-        "A vs B",
-        "A better",
-        "A worse",
-        "no sig. difference",
-        "comparisons",
-    ]
+    head = ["metric", "scenario · profile", "A vs B", "A better", "A worse", "no (meaningful) difference",
+            "not assessable", "comparisons"]  # fmt: skip
     return table(
         head,
         rows,
-        numeric=(3, 4, 5, 6),
-        caption="Scoreboard: per metric and pair, how many operation "
-        "comparisons went which way (“better” = faster, higher throughput or cheaper).",
+        numeric=(3, 4, 5, 6, 7),
+        caption="Scoreboard: per metric and pair of arms, how many comparisons went which way (“better” = "
+        "faster, higher capacity or cheaper).",
     )
 
 
-def _comparison_rows(cmp: list[Comparison], *, context: bool) -> list[Row]:
+def comparison_rows(cmp: list[Comparison], *, context: bool) -> list[Row]:
     rows: list[Row] = []
-    for key in [h.key for h in HEADLINES]:
-        group = [r for r in cmp if r.headline == key]
+    for headline in HEADLINES:
+        group = [r for r in cmp if r.headline == headline.key]
         if not group:
             continue
-        rows.append(Row([BY_KEY[key].label], "group"))
+        rows.append(Row([headline.label], "group"))
         for r in group:
-            base = r.median_b
-            low = 100 * r.ci_low / base if base else math.nan
-            high = 100 * r.ci_high / base if base else math.nan
             where = f"{r.scenario} · {r.profile_a}" + (
                 "" if r.profile_a == r.profile_b else f" vs {r.profile_b}"
             )
-            flags = marks(gl=bool(r.generator_limited), steal=bool(r.flagged), tcg=bool(r.emulated))
+            what = r.operation if r.operation != "*" else "–"
             cells = [
-                r.operation,
+                f"{what} {r.level}".strip(),
                 f"{r.a} vs {r.b}",
-                headline_format(key, r.median_a),
-                headline_format(key, r.median_b),
+                headline_format(headline.key, r.median_a),
+                headline_format(headline.key, r.median_b),
                 fmt_pct(r.rel_diff_pct),
-                fmt_ci(low, high, pct=True),
+                fmt_ci(r.rel_ci_low_pct, r.rel_ci_high_pct, pct=True),
                 fmt_p(r.p_value),
+                fmt_p(r.q_value),
+                fmt(r.min_effect_pct, "%") if r.kind != "aa" else "(A/A)",
                 f"{r.n_a} / {r.n_b}",
-                _verdict_cell(r),
-                flags,
+                verdict_cell(r),
+                marks(gl=r.generator_limited, steal=r.flagged, tcg=r.emulated),
             ]
-            marked = bool(r.generator_limited or r.flagged or r.emulated)
-            rows.append(Row([where, *cells] if context else cells, "marked" if marked else ""))
+            row_class = "marked" if not r.assessable else ""
+            rows.append(Row([where, *cells] if context else cells, row_class))
     return rows
+
+
+def _not_assessable(cmp: list[Comparison]) -> Html:
+    rows = [
+        Row(
+            [
+                r.label,
+                f"{r.scenario} · {r.profile_a}",
+                f"{r.operation} {r.level}".strip(),
+                f"{r.a} vs {r.b}",
+                r.reason,
+            ]
+        )
+        for r in cmp
+        if not r.assessable
+    ]
+    if not rows:
+        return Html("")
+    return join(
+        [
+            tag("h3", f"Not assessable ({len(rows)})"),
+            table(["metric", "scenario · profile", "what", "A vs B", "why"], rows, wrap=(4,)),
+        ]
+    )
 
 
 def verdicts_section(data: RunData) -> Section:
     cmp = data.comparisons
-    parts: list[Html] = [_how_to_read(data)]
+    parts: list[Html] = [how_to_read(data)]
     if not cmp:
         parts.append(
             no_data(
-                "No comparisons: a comparison needs two clients (or a VM profile and the host) with "
-                "measured cells of the same scenario."
+                "No comparisons: a comparison needs two arms (or a VM profile and the host) with measured "
+                "cells of the same scenario."
             )
         )
         return Section("verdicts", "Verdicts", join(parts))
     parts.append(_scoreboard(cmp))
     context = len({(r.scenario, r.profile_a, r.profile_b) for r in cmp}) > 1
-    head = [
-        "operation",
-        "A vs B",
-        "median A",
-        "median B",
-        "A vs B",
-        "95 % CI",
-        "p",
-        "n (A / B)",
-        "verdict",
-        "marks",
-    ]
-    numeric: tuple[int, ...] = (2, 3, 4, 5, 6, 7)
+    head = ["what", "A vs B", "median A", "median B", "shift A − B", "95 % CI", "p", "q (BH)", "A/A spread",
+            "n (A / B)", "verdict", "marks"]  # fmt: skip
+    numeric: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 9)
     if context:
         head, numeric = ["scenario · profile", *head], tuple(i + 1 for i in numeric)
     parts.append(tag("h3", "All comparisons"))
     parts.append(
         table(
             head,
-            _comparison_rows(cmp, context=context),
+            comparison_rows(cmp, context=context),
             numeric=numeric,
-            caption="Medians over repetitions; A vs B = (median A − median B) / median B; the CI is the "
-            "bootstrap CI of the median difference, relative to median B. Source: tidy table (cells/*/"
-            "attempt-*/cell.json windows and ops.json summaries).",
+            caption="Medians over the assessable repetitions; shift = Hodges–Lehmann estimate of A − B and "
+            "its 95 % CI, relative to median B; q = Benjamini–Hochberg adjusted p over the report's family. "
+            "Source: tidy table (cells/*/attempt-*/cell.json windows and ops.json summaries).",
         )
     )
+    parts.append(_not_assessable(cmp))
     return Section("verdicts", "Verdicts", join(parts))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis.stats import HEADLINES, headline_values
+from bench.analysis.verdicts import BY_KEY, headline_values
 from bench.report.data import GuestInfo, RunData, Summary, summarize
 from bench.report.figures import Bar, BootBar, bars_figure, boot_figure, figure_html
 from bench.report.html import (
@@ -42,7 +42,9 @@ MILESTONES = (
 PHASES = tuple(name for _, name in MILESTONES)
 
 
-_VM_HEADLINES = ("throughput", "p50_1user", "cpu", "p99_open50")
+# Guests run the Python engine's cells only (a native generator on the host would measure the virtual
+# network as much as the guest), so the per-profile figures are the Python engine's 1-user headlines.
+_VM_HEADLINES = ("p50_1user", "ttfi", "cpu_1user")
 
 
 def has_vm(data: RunData) -> bool:
@@ -203,26 +205,26 @@ def _per_profile(data: RunData, scenario: str) -> tuple[Html, list[Bar]]:
     rows: list[Row] = []
     bars: list[Bar] = []
     for key in _VM_HEADLINES:
-        headline = next(h for h in HEADLINES if h.key == key)
-        values = headline_values(data.tidy, headline) if not data.tidy.empty else data.tidy
+        headline = BY_KEY[key]
+        values = headline_values(data.tidy, headline)
         if values.empty:
             continue
         values = values[values["scenario"] == scenario]
         if headline.per_operation:
             values = values[values["operation"] == "GetBook"]
         label = headline.label + (" — GetBook" if headline.per_operation else "")
-        for client in data.clients:
-            cells: list[object] = [label, client]
+        for arm in sorted(values["arm"].unique()):
+            cells: list[object] = [label, arm]
             for profile in profiles:
-                sel = values[(values["client"] == client) & (values["profile"] == profile)]
+                sel = values[(values["arm"] == arm) & (values["profile"] == profile)]
                 s = summarize(sel["value"].tolist())
                 cells.append(_value_cell(s, key, data.emulated_profile(profile)))
-                if s is not None and key in ("throughput", "p50_1user"):
-                    scale = 1.0 if key == "throughput" else 1 / 1000
+                if s is not None and key in ("p50_1user", "cpu_1user"):
+                    scale = 1 / 1000 if key == "p50_1user" else 1.0
                     bars.append(
                         Bar(
-                            1 if key == "throughput" else 2,
-                            client,
+                            1 if key == "p50_1user" else 2,
+                            arm,
                             profile,
                             s.median * scale,
                             (s.median - s.low) * scale,
@@ -238,7 +240,7 @@ def _per_profile(data: RunData, scenario: str) -> tuple[Html, list[Bar]]:
         tcg = badge("tcg") if data.emulated_profile(profile) else ""
         floors.append("–" if p50 is None else join([fmt(p50.median, "µs"), f" (n={p50.n}) ", tcg]))
     rows.append(Row(floors))
-    head = ["metric", "client", *profiles]
+    head = ["metric", "arm", *profiles]
     caption = (
         "Median over repetitions, 95 % bootstrap CI of the median in brackets (none with one repetition). "
         "Same statistics as the host column; guests run fewer, shorter cells (see Manifest → options)."
@@ -343,12 +345,12 @@ def vm_section(data: RunData) -> Section:
                 series=profiles,
                 series_names={p: p for p in profiles},
                 colors={p: palette[i % len(palette)] for i, p in enumerate(profiles)},
-                panel_titles=("max throughput (closed)", "GetBook p50, 1 user"),
-                y_titles=("req/s", "ms"),
+                panel_titles=("GetBook p50, 1 user", "server CPU per request, 1 user"),
+                y_titles=("ms", "µs"),
                 marked_label="emulated (TCG)",
             )
             caption = (
-                "Per client, each profile next to the host; hatched bars are emulated. Error bars: range "
+                "Per arm, each profile next to the host; hatched bars are emulated. Error bars: range "
                 "over repetitions."
             )
             parts.append(figure_html(fig, div, caption))
