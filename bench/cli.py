@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bench.run.cli", "run the benchmark matrix and write results/<run_id>/ with report.html"),
     "report": ("bench.report.cli", "rebuild tables and report.html of a run from its raw files"),
     "compare": ("bench.analysis.cli", "compare two runs cell by cell (exit 1 on a significant regression)"),
+    "power": ("bench.analysis.power.cli",
+              "simulate the verdict rule: power to detect a difference, rate of false verdicts"),
     "calibrate": ("bench.calibrate.cli",
                   "compare locust's request rate with wrk/h2load on the same target and CPUs"),
     "micro": ("bench.micro.cli", "summaries of the pytest-benchmark suite (bench micro summary …)"),

@@ -7,10 +7,8 @@ passes or fails on a number.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import random
-import shlex
 import shutil
 import sys
 import tempfile
@@ -50,13 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--users",
         type=int,
         default=16,
-        help="locust users = wrk connections = h2load concurrent streams (default: 16)",
-    )
-    parser.add_argument(
-        "--h2load-connections",
-        type=int,
-        default=1,
-        help="h2load connections; streams = users / connections (default: 1)",
+        help="locust users = wrk connections = h2load streams on one connection (default: 16)",
     )
     parser.add_argument(
         "--warmup", type=float, default=1.0, help="seconds of each generator before a protocol's windows"
@@ -82,15 +74,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bench.calibrate.windows import NATIVE_TOOL
-    from bench.load.native_tools import APT_HINT
+    from bench.load.native.tools import APT_HINT
     from bench.load.placement import choose_placement
 
     protocols = split_list(args.protocols)
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown or not protocols:
         raise UsageError(f"--protocols {args.protocols!r}: choose from {', '.join(PROTOCOLS)}")
-    if args.duration < 1 or args.repeats < 1 or args.users < 1 or args.h2load_connections < 1:
-        raise UsageError("--duration, --repeats, --users and --h2load-connections must be >= 1")
+    if args.duration < 1 or args.repeats < 1 or args.users < 1:
+        raise UsageError("--duration, --repeats and --users must be >= 1")
     if args.seed is None:
         args.seed = random.randrange(1_000_000)
     try:
@@ -109,53 +101,37 @@ def run(args: argparse.Namespace) -> int:
         from bench.run.manifest import require_fast_protobuf
 
         require_fast_protobuf(allow_python=args.allow_python_protobuf)
-    # Before anything imports grpc: targets are started with fork (see bench/micro/conftest.py), and grpc's
-    # fork handlers can abort the child.
-    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     return _run_protocols(args, protocols, placement)
 
 
 def _print_dry_run(args: argparse.Namespace, protocols: list[str], generator_cpu: int | None) -> None:
-    from bench.calibrate.windows import BOOK_ID, GRPC_METHOD, LOCUST_KIND
-    from bench.load.native_tools import h2load_command, wrk_command
+    from bench.clients import DEFAULT_CLIENT
+    from bench.load.native.engine import preview
+    from bench.load.scenarios import load_scenarios
 
-    pin = ["taskset", "-c", str(generator_cpu)] if generator_cpu is not None else []
-    streams = math.ceil(args.users / args.h2load_connections)
+    scenario = load_scenarios()["getbook"]
     for protocol in protocols:
-        url = "http://127.0.0.1:<port>"
-        if protocol == "rest":
-            argv = wrk_command(f"{url}/books/{BOOK_ID}", duration_s=args.duration, connections=args.users)
-        elif protocol == "soap":
-            argv = wrk_command(
-                f"{url}/", duration_s=args.duration, connections=args.users, script=Path("<getbook.lua>")
-            )
-        else:
-            argv = h2load_command(
-                f"{url}{GRPC_METHOD}",
-                duration_s=args.duration,
-                connections=args.h2load_connections,
-                streams=streams,
-                data_file=Path("<getbook.grpc>"),
-            )
-        print(f"{protocol}: {shlex.join(pin + argv)}")
+        closed = preview(protocol, scenario, cpu=generator_cpu, seconds=args.duration)[0]
+        print(f"{protocol}: native {closed.replace('<connections>', str(args.users))}")
         print(
-            f"{protocol}: locust -f bench/load/locustfile.py --headless --protocol {LOCUST_KIND[protocol]}"
-            f" --scenario getbook --host 127.0.0.1:<port> -u {args.users} -r {args.users}"
-            f" -t {args.duration}s  (in-process, same CPU)"
+            f"{protocol}: python engine: locust users of the {DEFAULT_CLIENT[protocol]} client, scenario "
+            f"getbook, -u {args.users}, {args.duration} s per window (in this process, on the generator CPU)"
         )
 
 
 def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Placement) -> int:
-    # locust monkey-patches the process for gevent on import and the locustfile puts gRPC on gevent: both
-    # must happen before any socket or channel exists.
+    # The python engine patches the process for gevent on import: before any socket or channel exists.
+    from bench.load.python_engine import PythonEngine  # isort: skip
     from bench.calibrate.windows import (
-        Locust,
-        Native,
+        NATIVE_TOOL,
+        EngineWindows,
         format_table,
         measure_protocol,
         print_window,
         summarize,
     )
+    from bench.clients import DEFAULT_CLIENT
+    from bench.load.native.engine import NativeEngine
     from bench.load.placement import Pinning
     from bench.load.processes import start_target
     from bench.load.scenarios import load_scenarios
@@ -166,7 +142,7 @@ def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Pl
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
     print(
         f"bench calibrate: {placement.describe()}; "
-        f"{args.repeats} x {args.duration} s per generator, {args.users} users, seed {args.seed}"
+        f"{args.repeats} x {args.duration} s per engine, {args.users} users/connections, seed {args.seed}"
     )
     records: list[dict[str, Any]] = []
     failed = False
@@ -176,13 +152,37 @@ def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Pl
         pinning.__enter__()
     try:
         for index, protocol in enumerate(protocols):
-            target = start_target(protocol, dataset=scenario.dataset, cpu=placement.target_cpu)
-            locust: Locust | None = None
+            target = start_target(protocol, dataset=scenario.dataset, cpu=placement.target_cpu, metrics=True)
+            python: PythonEngine | None = None
             try:
-                native = Native(protocol, target, args=args, cpu=placement.generator_cpu, workdir=workdir)
-                locust = Locust(protocol, target, users=args.users, scenario=scenario, seed=args.seed)
+                client = DEFAULT_CLIENT[protocol]
+                common = {
+                    "protocol": protocol,
+                    "target": target,
+                    "users": args.users,
+                    "target_cpu": placement.target_cpu,
+                    "generator_cpu": placement.generator_cpu,
+                    "steal_threshold_pct": args.steal_threshold,
+                }
+                native = NativeEngine(
+                    protocol,
+                    target.address,
+                    scenario,
+                    cpu=placement.generator_cpu,
+                    seed=args.seed,
+                    timeout_s=10.0,
+                )
+                python = PythonEngine(
+                    client, target.address, scenario, seed=args.seed, timeout_s=10.0, hook=lambda m: None,
+                    log_dir=workdir,
+                )  # fmt: skip
                 windows = measure_protocol(
-                    {native.tool: native.window, "locust": locust.window},
+                    {
+                        NATIVE_TOOL[protocol]: EngineWindows(
+                            native, client=NATIVE_TOOL[protocol], **common
+                        ).window,
+                        "locust": EngineWindows(python, client=client, **common).window,
+                    },
                     duration_s=args.duration,
                     repeats=args.repeats,
                     warmup_s=args.warmup,
@@ -197,8 +197,8 @@ def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Pl
                 failed = True
                 continue
             finally:
-                if locust is not None:
-                    locust.close()
+                if python is not None:
+                    python.close()
                 target.stop()  # our own child, by pid
             for record in windows:
                 record.update(
@@ -225,7 +225,8 @@ def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Pl
     print(
         "\nratio = median locust rps / median native rps (bootstrap 95 % CI over windows); "
         f"generator-limited = generator CPU >= {GENERATOR_LIMIT_PCT:.0f} % of its core; "
-        "other CPU = % of a CPU used by other processes (median over windows)"
+        "other CPU = % of a CPU used by other processes on the pinned CPUs (median over windows); every "
+        "window is checked against the target's own counters"
     )
     if args.json is not None:
         print(f"raw windows appended to {args.json}")

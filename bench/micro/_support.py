@@ -12,10 +12,9 @@ from typing import Any, Protocol
 
 from bench.clients import DEFAULT_CLIENT, LibraryClient, make_client, protocol_of
 from bench.clients.measure import Measurement
-from bench.load.hostload import HostBusy, other_cpu_pct
 from bench.load.placement import Placement
 from bench.load.processes import TargetProcess, start_target
-from bench.load.sysmetrics import Window
+from bench.load.sysmetrics import HostBusy, Window, other_cpu_pct
 from bench.load.wiretap import Wiretap
 from bench.micro.bare import start_bare
 from targets.core import OPERATIONS, NewBook, NewUser, StatusUpdate, category_name, isbn13
