@@ -19,7 +19,10 @@ import pytest
 from tests.runner.test_runner import finals, processes_mentioning, run_dirs, wait_for_final_cells
 
 REPO = Path(__file__).resolve().parents[2]
-ONE_CELL = ["--clients", "grpc", "--repeats", "1", "--duration", "0.3", "--seed", "5", "--no-report"]
+ONE_CELL = ["--engine", "python", "--clients", "grpc", "--python-repeats", "1", "--duration", "0.3",
+            "--seed", "5", "--no-report"]  # fmt: skip
+NATIVE = ["--engine", "native", "--protocols", "grpc", "--aa-arm", "none", "--repeats", "1",
+          "--duration", "0.3", "--seed", "5", "--no-report"]  # fmt: skip
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +49,35 @@ def test_target_killed_mid_cell_is_recorded_and_the_run_goes_on(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     (run,) = run_dirs(tmp_path)
     cells = cells_by_id(run)
-    assert cells["grpc-mixed-local-r1"]["status"] == "failed"
-    assert "target exited with code -9" in str(cells["grpc-mixed-local-r1"]["reason"])
+    assert cells["grpc-python-mixed-local-r1"]["status"] == "failed"
+    assert "target exited with code -9" in str(cells["grpc-python-mixed-local-r1"]["reason"])
     assert cells["floor-local-r1"]["status"] == "ok", "the other cells still ran"
     assert "failed" in result.stderr  # shown on the console as it happens
     assert processes_mentioning(run.name) == []
+
+
+def test_native_cell_whose_target_dies_says_so_and_its_dependants_say_why(tmp_path: Path) -> None:
+    result = bench_run(tmp_path, *NATIVE, env={"BENCH_FAULT": "kill-target:closed"})
+    assert result.returncode == 0, result.stderr
+    (run,) = run_dirs(tmp_path)
+    cells = cells_by_id(run)
+    pilot = cells["pilot-grpc-getbook-local"]
+    assert pilot["status"] == "failed" and "target exited with code -9" in str(pilot["reason"])
+    load = cells["grpc-native-getbook-local-r1"]
+    assert load["status"] == "failed" and "pilot-grpc-getbook-local" in str(load["reason"])
+    assert cells["floor-local-r1"]["status"] == "ok"
+    assert processes_mentioning(run.name) == []
+
+
+def test_native_cell_of_a_hung_target_fails_by_timeout(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = bench_run(tmp_path, *NATIVE, "--request-timeout", "1", env={"BENCH_FAULT": "stop-target:closed"})
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 150
+    (run,) = run_dirs(tmp_path)
+    pilot = cells_by_id(run)["pilot-grpc-getbook-local"]
+    assert pilot["status"] == "failed" and "counters" in str(pilot["reason"]), pilot["reason"]
+    assert processes_mentioning(run.name) == [], "the stopped target was killed"
 
 
 def test_hung_target_times_out_and_the_cell_fails(tmp_path: Path) -> None:
@@ -61,11 +88,13 @@ def test_hung_target_times_out_and_the_cell_fails(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 120, "a hang must end by timeout, not by waiting forever"
     (run,) = run_dirs(tmp_path)
-    cell = cells_by_id(run)["grpc-mixed-local-r1"]
+    cell = cells_by_id(run)["grpc-python-mixed-local-r1"]
     assert cell["status"] == "failed"
-    assert "no request completed successfully" in str(cell["reason"]) and "transport:timeout" in str(
-        cell["reason"]
-    )
+    reason = str(cell["reason"])
+    # Whichever notices first: the calls timing out, or the server's counters not answering.
+    assert ("no request completed successfully" in reason and "transport:timeout" in reason) or (
+        "cannot read the target's counters" in reason and "timed out" in reason
+    ), reason
     assert processes_mentioning(run.name) == [], "the stopped target was killed"
 
 
@@ -103,17 +132,8 @@ def test_too_little_space_is_refused_before_any_work(tmpfs: Path) -> None:
 
 
 def test_disk_full_mid_run_stops_cleanly_and_the_run_resumes(tmpfs: Path) -> None:
-    args = [
-        "--clients",
-        "grpc,rest-lean",
-        "--repeats",
-        "2",
-        "--duration",
-        "0.3",
-        "--seed",
-        "9",
-        "--no-report",
-    ]
+    args = ["--engine", "python", "--clients", "grpc,rest-lean", "--python-repeats", "2", "--duration", "0.3",
+            "--seed", "9", "--no-report"]  # fmt: skip
     runner = subprocess.Popen(
         [sys.executable, "-m", "bench.cli", "run", *args, "--results-dir", str(tmpfs)],
         cwd=REPO,

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from bench.calibrate.windows import format_table, measure_protocol, ratio_ci, summarize
-from bench.load.native_tools import parse_h2load, parse_wrk, wrk_command, wrk_script
+from bench.load.native.runs import lua_long_string
+from bench.load.native.tools import parse_h2load, parse_wrk
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,14 +54,14 @@ def test_parse_rejects_foreign_output() -> None:
         parse_h2load("")
 
 
-def test_wrk_script_survives_closing_brackets_in_the_body() -> None:
-    script = wrk_script(b"<a>]]</a>", {"Content-Type": "text/xml", "SOAPAction": '"GetBook"'})
-    assert "wrk.body = [=[<a>]]</a>]=]" in script
-    assert "wrk.body = [==[<a>]=]</a>]==]" in wrk_script(b"<a>]=]</a>", {})
-    assert 'wrk.headers["SOAPAction"] = "\\"GetBook\\""' in script
-    assert wrk_command("http://h/", duration_s=2, connections=8, script=Path("s.lua")) == [
-        "wrk", "-t1", "-c8", "-d2s", "-s", "s.lua", "http://h/",
-    ]  # fmt: skip
+def test_lua_long_strings_survive_closing_brackets_in_the_body() -> None:
+    assert lua_long_string(b"<a>]]</a>") == "[=[<a>]]</a>]=]"
+    assert lua_long_string(b"<a>]=]</a>") == "[[<a>]=]</a>]]"  # "]=]" closes only a level-1 string
+    assert lua_long_string(b'{"x": 1}') == '[[{"x": 1}]]'
+    assert lua_long_string(b"[1, [2]]") == "[=[[1, [2]]]=]"  # "]]" inside would close [[ early
+    assert lua_long_string(b"ends with ]") == "[=[ends with ]]=]"  # so would the body's own last "]"
+    with pytest.raises(ValueError, match="leading newline"):
+        lua_long_string(b"\n<a/>")
 
 
 def _fake(name: str, rps: float, steal: list[float]) -> Any:

@@ -13,16 +13,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real `bench run`: grpc and rest-lean, 2 repetitions, 0.5 s windows (tests change only copies)."""
+    """A real `bench run` of both engines: native arms grpc, rest and the A/A twin grpc-aa; python arms
+    grpc and rest-lean; 2 repetitions each, 0.5 s windows (tests change only copies)."""
     results = tmp_path_factory.mktemp("results")
     argv = [
         sys.executable,
         "-m",
         "bench.cli",
         "run",
-        "--clients",
-        "grpc,rest-lean",
+        "--protocols",
+        "grpc,rest",
         "--repeats",
+        "2",
+        "--python-repeats",
         "2",
         "--duration",
         "0.5",

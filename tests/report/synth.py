@@ -79,7 +79,9 @@ def add_vm_profile(run: Path, profile: str, *, skipped: str) -> None:
     records = read_index(run)
     plan = json.loads((run / "plan.json").read_text())
     new_ids = []
-    for record in [r for r in records if r["cell_id"].endswith(tuple(f"-local-r{n}" for n in range(1, 10)))]:
+    # Guests run the python engine's cells and the floor (never the native engine's).
+    local = [r for r in records if r["cell_id"].endswith(tuple(f"-local-r{n}" for n in range(1, 10)))]
+    for record in [r for r in local if "-python-" in r["cell_id"] or r["cell_id"].startswith("floor-")]:
         old_id = record["cell_id"]
         new_id = old_id.replace("-local-", f"-{profile}-")
         # A cell re-run for CPU steal has several attempts (index records) but one directory.

@@ -28,37 +28,47 @@ def section(document: str, anchor: str) -> str:
     return document[start : document.index("</section>", start)]
 
 
-def test_single_client_has_no_comparisons(run: Path) -> None:
-    drop_cells(run, lambda cell_id: cell_id.startswith("rest-lean-"))
+def test_single_arm_has_no_comparisons(run: Path) -> None:
+    drop_cells(run, lambda cell_id: cell_id.startswith(("rest-", "grpc-aa-", "grpc-native", "pilot-")))
     document = build(run)
-    assert "No comparisons: a comparison needs two clients" in section(document, "verdicts")
+    assert "No comparisons: a comparison needs two arms" in section(document, "verdicts")
     assert "not measured" in section(document, "claims")
-    assert 'id="fig-spectrum-mixed"' in document  # the single client's figures are still there
+    assert 'id="fig-throughput-latency-mixed"' in document  # the single arm's figures are still there
+    assert "No native-engine cells in this run." in section(document, "capacity")
 
 
-def test_one_repetition_has_no_aa_and_no_verdicts(run: Path) -> None:
-    drop_cells(run, lambda cell_id: not cell_id.endswith("-r1"))
+def test_one_repetition_is_not_assessable_and_says_why(run: Path) -> None:
+    drop_cells(run, lambda cell_id: cell_id.endswith("-r2"))
     document = build(run)
-    assert "No A/A check: it needs at least 4 repetitions" in section(document, "noise")
-    assert "n = 1 and 1 repetitions" in section(document, "verdicts")
+    assert "not assessable" in section(document, "noise")
+    verdicts = section(document, "verdicts")
+    assert "1 assessable repetitions" in verdicts or "0 assessable repetitions" in verdicts
+    assert 'class="verdict-better"' not in verdicts and 'class="verdict-worse"' not in verdicts
+    assert "not assessable" in section(document, "claims")
+
+
+def test_without_an_aa_twin_the_noise_section_says_so(run: Path) -> None:
+    drop_cells(run, lambda cell_id: cell_id.startswith("grpc-aa-"))
+    assert "No A/A comparison: the run had no A/A twin" in section(build(run), "noise")
 
 
 def test_failed_and_unfinished_cells_are_listed(run: Path) -> None:
-    fail_cell(run, "grpc-mixed-local-r2", "CellFailed: grpc target exited with code 1: <boom>")
-    drop_cells(run, lambda cell_id: cell_id == "rest-lean-mixed-local-r2", keep_in_plan=True)
+    fail_cell(run, "grpc-python-mixed-local-r2", "CellFailed: grpc target exited with code 1: <boom>")
+    drop_cells(run, lambda cell_id: cell_id == "rest-lean-python-mixed-local-r2", keep_in_plan=True)
     document = build(run)
     failures = section(document, "failures")
     assert "CellFailed: grpc target exited with code 1: &lt;boom&gt;" in failures
-    assert "1 planned cells never finished" in failures and "rest-lean-mixed-local-r2" in failures
+    assert "1 planned cells never finished" in failures and "rest-lean-python-mixed-local-r2" in failures
     banner = document[document.index('<div class="banner bad">') :]
-    assert "of 6 cells failed" in banner[:2000]
+    planned = len(json.loads((run / "plan.json").read_text()))
+    assert f"of {planned} cells failed" in banner[:2000]
 
 
 def test_flagged_cells_and_steal_reruns_are_marked(run: Path) -> None:
-    flag_cell(run, "grpc-mixed-local-r1", 12.5)
+    flag_cell(run, "grpc-python-mixed-local-r1", 12.5)
     document = build(run)
-    assert "cells stayed above the CPU-steal threshold" in document
-    assert "Attempts re-run because of CPU steal" in section(document, "failures")
+    assert "cells stayed noisy after their re-runs" in document
+    assert "Attempts re-run because the host was noisy" in section(document, "failures")
     assert 'class="badge badge-steal"' in section(document, "verdicts")
 
 
@@ -68,8 +78,9 @@ def test_missing_floor_cells(run: Path) -> None:
 
 
 def test_missing_ops_file(run: Path) -> None:
-    record = next(r for r in read_index(run) if r["cell_id"] == "grpc-mixed-local-r1")
-    (run / "cells" / "grpc-mixed-local-r1" / f"attempt-{record['attempt']}" / "ops.json").unlink()
+    for cell_id in ("grpc-python-mixed-local-r1", "grpc-native-getbook-local-r1"):
+        record = next(r for r in read_index(run) if r["cell_id"] == cell_id)
+        (run / "cells" / cell_id / f"attempt-{record['attempt']}" / "ops.json").unlink()
     build(run)
 
 
@@ -80,7 +91,10 @@ def test_run_without_any_cell(run: Path) -> None:
     document = build(run)
     for anchor, text in (
         ("verdicts", "No comparisons"),
-        ("noise", "No A/A check"),
+        ("noise", "No A/A comparison"),
+        ("capacity", "No native-engine cells"),
+        ("load-latency", "No native-engine cells"),
+        ("counters", "No window of this run was checked"),
         ("spectra", "No open-model"),
         ("throughput", "No closed- or open-model"),
         ("wire", "No wire-bytes"),

@@ -15,7 +15,9 @@ from tests.report.synth import copy_run
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURES = {
-    "fig-spectrum-mixed",
+    "fig-capacity-getbook",
+    "fig-load-latency-getbook",
+    "fig-spectrum-native-getbook",
     "fig-throughput-latency-mixed",
     "fig-wire-bytes-mixed",
     "fig-cpu-mixed",
@@ -54,6 +56,9 @@ def test_writes_report_and_tidy_tables(report: Path) -> None:
         "verdicts",
         "claims",
         "noise",
+        "capacity",
+        "load-latency",
+        "counters",
         "spectra",
         "throughput",
         "wire",
@@ -140,8 +145,10 @@ def test_header_states_run_facts(report: Path) -> None:
         "Git commit",
         "Host CPU",
         "Kernel",
-        "Clients",
-        "grpc, rest-lean",
+        "Native engine",
+        "arms grpc, grpc-aa, rest",
+        "Python engine",
+        "arms grpc, rest-lean",
         "Repetitions",
         "Placement",
         "target CPU",
@@ -153,9 +160,15 @@ def test_verdicts_explain_how_to_read_them(report: Path) -> None:
     document = report.read_text()
     assert "How to read the verdicts" in document
     assert "p &lt; 0.05" in document and "excludes 0" in document
-    # two repetitions per arm: the smallest p is 0.333, so nothing can be significant
-    assert "not below 0.05: no comparison in this run can reach a verdict" in document
-    assert "grpc vs rest-lean" in document
+    # Two repetitions per arm: the smallest p is 0.333, so no comparison can have a verdict - and each says
+    # why (on a quiet host: "2 vs 2 repetitions cannot reach p < 0.05"; on a busy one, excluded windows).
+    verdicts = document[document.index('<section id="verdicts">') :]
+    verdicts = verdicts[: verdicts.index("</section>")]
+    assert 'class="verdict-na"' in verdicts
+    assert 'class="verdict-better"' not in verdicts and 'class="verdict-worse"' not in verdicts
+    assert "cannot reach p &lt; 0.05" in verdicts or "assessable repetitions" in verdicts
+    assert "grpc vs rest-lean" in document and "grpc vs rest" in document
+    assert "server counters" in document.lower()
 
 
 def test_streams_are_labelled_batch_equivalents(report: Path) -> None:
