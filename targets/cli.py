@@ -10,7 +10,7 @@ import sys
 
 from targets.core import DATASETS, build_service, parse_clock
 from targets.lifetime import die_with_parent
-from targets.serve import PROTOCOLS, ready_line, server_for
+from targets.serve import IMPLEMENTATIONS, PROTOCOLS, ready_line, server_for
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu", type=int, default=None, help="pin the server process to this CPU")
     parser.add_argument(
         "--log-level", default="WARNING", help="server log level on stderr (default: WARNING)"
+    )
+    parser.add_argument(
+        "--impl",
+        default="python",
+        choices=list(IMPLEMENTATIONS),
+        help="implementation: python (this package) or node (targets/node, gRPC only) (default: python)",
     )
 
 
@@ -62,7 +68,21 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bench serve: --clock: {exc}", file=sys.stderr)
         return 2
+    if args.protocol not in IMPLEMENTATIONS[args.impl]:
+        print(f"bench serve: the {args.impl} implementation serves {', '.join(IMPLEMENTATIONS[args.impl])}, "
+              f"not {args.protocol}", file=sys.stderr)  # fmt: skip
+        return 2
     service = build_service(args.dataset, clock=clock, seed=args.seed)
+    if args.impl == "node":
+        from targets.node import NodeUnavailable, exec_node_server
+
+        try:
+            exec_node_server(
+                service, name=args.dataset, seed=args.seed, clock=args.clock, host=args.host, port=args.port
+            )
+        except (NodeUnavailable, OSError) as exc:
+            print(f"bench serve: cannot start the node implementation: {exc}", file=sys.stderr)
+            return 2
     serve = server_for(args.protocol)
 
     def on_ready(port: int) -> None:

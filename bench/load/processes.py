@@ -96,10 +96,14 @@ def start_target(
     ready_timeout_s: float = 20.0,
     stderr_path: Path | None = None,
     extra_args: list[str] | None = None,
+    impl: str = "python",
 ) -> TargetProcess:
-    """Start one target on loopback and return when it has printed `READY <protocol> <host>:<port>`."""
+    """Start one target on loopback and return when it has printed `READY <protocol> <host>:<port>`;
+    `impl` chooses the implementation (targets.serve.IMPLEMENTATIONS)."""
     argv = [sys.executable, "-m", "targets", "serve", protocol, "--host", host, "--port", str(port)]
     argv += ["--dataset", dataset, "--clock", clock, "--seed", str(seed)]
+    if impl != "python":
+        argv += ["--impl", impl]
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
     argv += extra_args or []
