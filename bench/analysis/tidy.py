@@ -23,7 +23,7 @@ import pandas as pd
 
 from bench.paths import run_dir
 from bench.rawfiles import write_atomic
-from bench.rundir import MANIFEST, attempt_dir, final_attempts, read_index
+from bench.rundir import MANIFEST, arm_label, attempt_dir, final_attempts, read_index
 
 __all__ = ["METRICS", "build_tidy", "load", "write_tidy"]
 
@@ -174,7 +174,7 @@ def build_tidy(directory: Path) -> pd.DataFrame:
             "cell_id": cell_id,
             "attempt": final["attempt"],
             "kind": spec["kind"],
-            "client": spec["client"],
+            "client": arm_label(spec["client"], spec.get("impl", "python")),
             "protocol": spec["protocol"],
             "scenario": spec["scenario"],
             "profile": spec["profile"],

@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench.analysis.stats import Comparison
 from bench.report.hdr import EMPTY, Dist, decode, merge
-from bench.rundir import GUESTS_DIR, MANIFEST, PLAN, attempt_dir, final_attempts, read_index
+from bench.rundir import GUESTS_DIR, MANIFEST, PLAN, arm_label, attempt_dir, final_attempts, read_index
 from targets.core.operations import STREAMED_RESPONSES
 
 __all__ = [
@@ -281,7 +281,7 @@ def _cells(directory: Path, attempts: list[dict[str, Any]], emulated: set[str]) 
             cell_id=cell_id,
             attempt=attempt,
             kind=str(spec.get("kind", "load")),
-            client=str(spec.get("client", "")),
+            client=arm_label(str(spec.get("client", "")), str(spec.get("impl", "python"))),
             protocol=str(spec.get("protocol", "")),
             scenario=str(spec.get("scenario", "")),
             profile=profile,

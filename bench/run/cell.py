@@ -76,7 +76,7 @@ class _Raw:
 
 
 def _window_record(
-    phase: str, label: str, w: WindowResult, ops: dict[str, OpStats], **extra: Any
+    phase: str, label: str, w: WindowResult, ops: dict[str, OpStats], *, external: bool = False, **extra: Any
 ) -> dict[str, Any]:
     requests = sum(s.requests for s in ops.values())
     failures = sum(s.failures for s in ops.values())
@@ -89,6 +89,10 @@ def _window_record(
         requests=requests,
         failures=failures,
     )
+    if external:
+        # The harness did not start the target, so it has no pid whose CPU time it could read.
+        for key in ("target_cpu_s", "target_cpu_pct", "target_cpu_us_per_request"):
+            record[key] = None
     return {
         "phase": phase,
         "label": label,
@@ -111,7 +115,8 @@ class LoadCell:
         self.windows: list[dict[str, Any]] = []
         self.ops: dict[str, Any] = {"wire": {}, "closed": {}, "open": {}}
         self.stats_rows: list[list[Any]] = []
-        self.target: TargetProcess | None = None
+        self.target: TargetProcess | None = None  # None for an external target (spec.address)
+        self.address = spec.address  # host:port the clients use
         self.workers: list[subprocess.Popen[bytes]] = []
         self.recorder = Recorder()  # this process's locust users (the closed model without workers)
 
@@ -121,14 +126,17 @@ class LoadCell:
     # ---- phases -----------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         spec = self.spec
-        self.target = start_target(
-            spec.protocol,
-            dataset=self.scenario.dataset,
-            seed=spec.seed % 1000,
-            cpu=spec.target_cpu,
-            stderr_path=self.out / "target.stderr",
-        )
-        env = Environment(user_classes=[lf.USER_CLASSES[spec.client]], host=self.target.address)
+        if not spec.address:
+            self.target = start_target(
+                spec.protocol,
+                dataset=self.scenario.dataset,
+                seed=spec.seed % 1000,
+                cpu=spec.target_cpu,
+                stderr_path=self.out / "target.stderr",
+                impl=spec.impl,
+            )
+            self.address = self.target.address
+        env = Environment(user_classes=[lf.USER_CLASSES[spec.client]], host=self.address)
         lf.use_context(
             env,
             lf.LoadContext(
@@ -149,8 +157,14 @@ class LoadCell:
         self._open(max_rps)
         return {"max_closed_rps": max_rps}
 
+    @property
+    def target_pid(self) -> int | None:
+        """The target's pid, whose CPU time each window reads; None when the harness did not start it."""
+        return self.target.pid if self.target is not None else None
+
     def _check_target(self) -> None:
-        assert self.target is not None
+        if self.target is None:
+            return  # an external target: the calls themselves show whether it still answers
         if not self.target.alive():
             raise CellFailed(
                 f"{self.spec.protocol} target exited with code {self.target.process.returncode}: "
@@ -159,7 +173,6 @@ class LoadCell:
 
     def _wire_bytes(self) -> None:
         """Sequential calls of every operation through a counting relay: bytes as they cross the socket."""
-        assert self.target is not None
         self.raw.phase = "wire"
         recorder = Recorder()
 
@@ -167,7 +180,8 @@ class LoadCell:
             self.hook(m)
             recorder.add(m)
 
-        with Wiretap((self.target.host, self.target.port)) as tap:
+        host, _, port = self.address.rpartition(":")
+        with Wiretap((host.strip("[]"), int(port))) as tap:
             client = make_client(
                 self.spec.client,
                 tap.address,
@@ -211,13 +225,14 @@ class LoadCell:
                 self._collect(runner, master, reset=True)
                 env.stats.reset_all()
                 self.raw.phase = f"closed-u{users}"
-                with Window(self.target.pid if self.target else None, generator_pids) as window:
+                with Window(self.target_pid, generator_pids) as window:
                     gevent.sleep(settings.level_s)
                     ops = self._collect(runner, master, reset=False)
                 assert window.result is not None
                 label = f"u{users}"
                 self.ops["closed"][label] = Recorder.dump(ops)
-                record = _window_record("closed", label, window.result, ops, users=users)
+                external = self.target is None
+                record = _window_record("closed", label, window.result, ops, users=users, external=external)
                 self.windows.append(record)
                 self._stats_rows(env, label)
                 max_rps = max(max_rps, record["ok_rps"])
@@ -232,7 +247,6 @@ class LoadCell:
         return max_rps
 
     def _open(self, max_rps: float) -> None:
-        assert self.target is not None
         settings = self.settings
         self.raw.phase = "open-setup"
 
@@ -241,7 +255,7 @@ class LoadCell:
                 self.hook(m)
                 hook(m)
 
-            address = self.target.address if self.target else ""
+            address = self.address
             client = make_client(self.spec.client, address, hook=both, timeout_s=settings.request_timeout_s)
             return client, Workload(client, self.scenario, seed=self.spec.seed, slot=7)
 
@@ -264,7 +278,7 @@ class LoadCell:
             for fraction in settings.open_fractions:
                 rate = fraction * max_rps / calls_per_step
                 self.raw.phase = f"open-f{round(fraction * 100)}"
-                with Window(self.target.pid, (os.getpid(),)) as window:
+                with Window(self.target_pid, (os.getpid(),)) as window:
                     result = run_open_loop(slots, rate, settings.open_s)
                 assert window.result is not None
                 label = f"f{round(fraction * 100)}"
@@ -281,6 +295,7 @@ class LoadCell:
                     label,
                     window.result,
                     result.uncorrected,
+                    external=self.target is None,
                     fraction=fraction,
                     target_call_rate=rate * calls_per_step,
                     late_starts=result.late_starts,

@@ -8,12 +8,16 @@ import signal
 from bench.options import (
     add_allow_python_protobuf,
     add_dry_run,
+    add_impls,
     add_libvirt_uri,
     add_max_reruns,
     add_repeats,
     add_results_dir,
     add_seed,
     add_steal_threshold,
+    add_targets,
+    parse_impls,
+    parse_target,
     split_list,
 )
 from bench.run.runner import Run, RunOptions
@@ -33,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scenarios", default="mixed", help="scenarios from bench/load/scenarios.toml (default: mixed)"
+    )
+    add_impls(parser, default="python,node", what="measure, each beside the others (verified first)")
+    add_targets(
+        parser, what="measure beside the built-in ones (its protocol's default client; verified first)"
     )
     parser.add_argument("--profiles", default="local", help="vm_profiles to run on (default: local = no VM)")
     add_repeats(parser, unit="repetitions per cell (>= 4 for verdicts)")
@@ -102,6 +110,8 @@ def _options(args: argparse.Namespace) -> RunOptions:
         locust_workers=args.locust_workers,
         request_timeout_s=args.request_timeout,
         libvirt_uri=args.libvirt_uri,
+        impls=tuple(parse_impls(args.impls)),
+        external=tuple(parse_target(text) for text in args.targets),
     )
 
 

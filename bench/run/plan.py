@@ -8,7 +8,23 @@ import random
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["CellSpec", "MeasureSettings", "expand_plan"]
+from bench.rundir import arm_label
+
+__all__ = ["Arm", "CellSpec", "MeasureSettings", "expand_plan"]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One compared thing: a client kind against an implementation (started by the cell, or at `address`)."""
+
+    client: str
+    protocol: str
+    impl: str = "python"
+    address: str = ""
+
+    @property
+    def label(self) -> str:
+        return arm_label(self.client, self.impl)
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,16 @@ class CellSpec:
     target_cpu: int | None
     generator_cpu: int | None
     settings: MeasureSettings = field(default_factory=MeasureSettings)
+    # Which implementation serves the target: "python" (targets/), "node" (targets/node), or the name of an
+    # external target the harness did not start, at `address` (host:port; "" when the cell starts it).
+    impl: str = "python"
+    address: str = ""
+
+    @property
+    def arm(self) -> str:
+        """What the cell measures, as tables and reports name it: the client kind, @ the implementation
+        unless it is the Python one (grpc, grpc@node, rest-lean@mine)."""
+        return arm_label(self.client, self.impl)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,8 +108,7 @@ class CellSpec:
 
 def expand_plan(
     *,
-    clients: list[str],
-    protocols: dict[str, str],
+    arms: list[Arm],
     scenarios: list[str],
     profiles: list[str],
     repeats: dict[str, int],
@@ -91,7 +116,9 @@ def expand_plan(
     settings: dict[str, MeasureSettings],
     placement: dict[str, tuple[int | None, int | None]],
 ) -> list[CellSpec]:
-    """client × scenario × profile × repetition, plus one floor cell per profile × repetition.
+    """arm × scenario × profile × repetition, plus one floor cell per profile × repetition.
+
+    Arms of other implementations than the Python one run on the host ("local") only.
 
     Order: profiles form blocks (a guest boots once per block), blocks in seeded random order, and inside a
     block every cell of every repetition is shuffled together, so slow drifts of a noisy host spread over all
@@ -123,15 +150,19 @@ def expand_plan(
                 )
             )
             for scenario in scenarios:
-                for client in clients:
+                for arm in arms:
+                    if arm.impl != "python" and profile != "local":
+                        continue
                     block.append(
                         cell(
-                            cell_id=f"{client}-{scenario}-{profile}-r{rep}",
+                            cell_id=f"{arm.label}-{scenario}-{profile}-r{rep}",
                             kind="load",
-                            client=client,
-                            protocol=protocols[client],
+                            client=arm.client,
+                            protocol=arm.protocol,
                             scenario=scenario,
                             seed=rng.randrange(2**31),
+                            impl=arm.impl,
+                            address=arm.address,
                         )
                     )
         rng.shuffle(block)

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import RunDirectoryError, UsageError
+from bench.options import TargetSpec
 from bench.paths import REPO
 from bench.rawfiles import append_line, fsync_dir, write_json
-from bench.run.plan import CellSpec, MeasureSettings, expand_plan
+from bench.run.plan import Arm, CellSpec, MeasureSettings, expand_plan
 from bench.run.reruns import decide
 from bench.rundir import (
     GUESTS_DIR,
@@ -65,6 +66,8 @@ class RunOptions:
     locust_workers: int
     request_timeout_s: float
     libvirt_uri: str | None
+    impls: tuple[str, ...] = ("python",)  # implementations started by the cells (targets.implementations)
+    external: tuple[TargetSpec, ...] = ()  # running targets the harness did not start (--target)
 
 
 def _new_run_id() -> str:
@@ -82,6 +85,67 @@ def _placement(profile: str) -> tuple[int | None, int | None]:
 
     placement = choose_placement()
     return placement.target_cpu, placement.generator_cpu
+
+
+# What the harness cannot do for a target it did not start (recorded per arm, shown by the report).
+_UNCONTROLLED = [
+    "not started by the harness: no CPU pinning, no CPU time per window (server CPU is not reported)",
+    "not restarted between cells: the state one cell leaves (added books, users, loans) carries over",
+    "the dataset is the target's own (the scenarios expect the seeded `small` dataset)",
+]
+
+
+def _arms(clients: list[str], options: RunOptions, protocols: dict[str, str]) -> list[Arm]:
+    """The Python implementation for every client, each other --impls for the clients of protocols it
+    serves, and each --target with its protocol's default client."""
+    from bench.clients import DEFAULT_CLIENT
+    from targets.implementations import IMPLEMENTATIONS
+
+    arms = [Arm(client, protocols[client]) for client in clients]
+    for impl in options.impls:
+        if impl == "python":
+            continue
+        # An implementation without a client of its protocols in this run has no arm (the plan shows it).
+        arms += [Arm(c, protocols[c], impl) for c in clients if protocols[c] in IMPLEMENTATIONS[impl]]
+    for target in options.external:
+        arms.append(Arm(DEFAULT_CLIENT[target.protocol], target.protocol, target.name, target.address))
+    labels = [arm.label for arm in arms]
+    if len(set(labels)) != len(labels):
+        raise UsageError(f"two arms share a name: {', '.join(labels)}; name each --target differently")
+    return arms
+
+
+def _verify_arms(arms: list[Arm], timeout_s: float) -> dict[str, str]:
+    """Verified first: another implementation must pass `bench verify` (a fresh instance, started here)
+    before it is measured; an external target, which cannot be restarted, must pass the protocol surface
+    checks and serve the seeded dataset's first book. Raises UsageError with the failures."""
+    from bench.load.processes import start_target
+    from bench.verify.cases import CLOCK, DATASET, SEED
+    from bench.verify.suite import verify_target
+    from bench.verify.surface import probe_target, surface_checks
+
+    checks: dict[str, str] = {}
+    for arm in arms:
+        if arm.impl == "python":
+            continue
+        if arm.address:
+            report = probe_target(
+                arm.label, arm.protocol, arm.address, client_kind=arm.client, timeout_s=timeout_s
+            )
+        else:
+            target = start_target(arm.protocol, impl=arm.impl, dataset=DATASET, clock=CLOCK, seed=SEED)
+            try:
+                report = verify_target(
+                    arm.label, arm.protocol, target.address, client_kind=arm.client, surface=surface_checks
+                )
+            finally:
+                target.stop()
+        if report.failed:
+            failures = "; ".join(f"{r.name}: {r.reason}" for r in report.results if not r.passed)
+            raise UsageError(f"{arm.label} fails verification ({report.failed} failed): {failures[:800]}")
+        kind = "surface checks and dataset probe" if arm.address else "bench verify"
+        checks[arm.label] = f"{kind}: {report.passed} of {len(report.results)} passed"
+    return checks
 
 
 def _choose(option: str, values: list[str], allowed: Any) -> None:
@@ -143,9 +207,9 @@ class Run:
         )
         repeats = {p: options.repeats if p == "local" else vm_repeats for p in profiles}
         seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "big") % 1_000_000
+        arms = _arms(clients, options, {c: protocol_of(c) for c in clients})
         plan = expand_plan(
-            clients=clients,
-            protocols={c: protocol_of(c) for c in clients},
+            arms=arms,
             scenarios=options.scenarios,
             profiles=profiles,
             repeats=repeats,
@@ -154,8 +218,18 @@ class Run:
             placement=placement,
         )
         run_id = _new_run_id()
+        checks = {} if dry_run else _verify_arms(arms, options.request_timeout_s)
         recorded = {
-            "clients": clients,
+            "clients": [arm.label for arm in arms],
+            "implementations": {
+                arm.label: {
+                    "impl": arm.impl,
+                    "address": arm.address or None,
+                    "verified": checks.get(arm.label, "python: the reference implementation"),
+                    "uncontrolled": _UNCONTROLLED if arm.address else [],
+                }
+                for arm in arms
+            },
             "scenarios": options.scenarios,
             "profiles": profiles,
             "repeats": options.repeats,

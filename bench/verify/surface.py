@@ -15,10 +15,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 from lxml import etree  # type: ignore[import-untyped]  # no stubs in the dev environment
 
-from bench.verify.suite import CaseResult
+from bench.clients import ClientError, make_client
+from bench.verify.suite import CaseResult, TargetReport
 from targets.core import OPERATIONS
 
-__all__ = ["surface_checks"]
+__all__ = ["probe_target", "surface_checks"]
 
 _SURFACE = "(surface)"
 _LIBRARY = "library.v1.Library"
@@ -99,3 +100,22 @@ def _soap(address: str, timeout_s: float) -> list[CaseResult]:
 def surface_checks(protocol: str, address: str, timeout_s: float = 10.0) -> list[CaseResult]:
     checks = {"grpc": _grpc, "rest": _rest, "soap": _soap}
     return checks[protocol](address, timeout_s)
+
+
+def probe_target(
+    label: str, protocol: str, address: str, *, client_kind: str, timeout_s: float
+) -> TargetReport:
+    """What can be checked on a target that must not be changed (an external benchmark target): the protocol
+    surface, and that it serves a seeded dataset (book 1 of category size-1, as every seed makes it)."""
+    report = TargetReport(label, protocol, client_kind)
+    client = make_client(client_kind, address, timeout_s=timeout_s)
+    try:
+        book = client.get_book(1)
+        reason = "" if book.category == "size-1" else f"book 1 is in {book.category!r}, not the seeded size-1"
+    except ClientError as exc:
+        reason = f"GetBook(1): {exc}"
+    finally:
+        client.close()
+    report.results.append(CaseResult("seeded-dataset", "GetBook", frozenset({"dataset"}), not reason, reason))
+    report.results.extend(surface_checks(protocol, address, timeout_s))
+    return report

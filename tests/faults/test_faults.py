@@ -19,7 +19,19 @@ import pytest
 from tests.runner.test_runner import finals, processes_mentioning, run_dirs, wait_for_final_cells
 
 REPO = Path(__file__).resolve().parents[2]
-ONE_CELL = ["--clients", "grpc", "--repeats", "1", "--duration", "0.3", "--seed", "5", "--no-report"]
+ONE_CELL = [
+    "--impls",
+    "python",
+    "--clients",
+    "grpc",
+    "--repeats",
+    "1",
+    "--duration",
+    "0.3",
+    "--seed",
+    "5",
+    "--no-report",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -104,6 +116,8 @@ def test_too_little_space_is_refused_before_any_work(tmpfs: Path) -> None:
 
 def test_disk_full_mid_run_stops_cleanly_and_the_run_resumes(tmpfs: Path) -> None:
     args = [
+        "--impls",
+        "python",
         "--clients",
         "grpc,rest-lean",
         "--repeats",

@@ -20,6 +20,8 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "-m",
         "bench.cli",
         "run",
+        "--impls",
+        "python",
         "--clients",
         "grpc,rest-lean",
         "--repeats",

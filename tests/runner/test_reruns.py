@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.run.plan import CellSpec, MeasureSettings, expand_plan
+from bench.run.plan import Arm, CellSpec, MeasureSettings, expand_plan
 from bench.run.runner import CellOutcome, Run
 
 
 def make_run(tmp_path: Path, *, cells: int, max_reruns: int, budget: int) -> Run:
     plan = expand_plan(
-        clients=["grpc"],
-        protocols={"grpc": "grpc"},
+        arms=[Arm("grpc", "grpc")],
         scenarios=["getbook"],
         profiles=["local"],
         repeats={"local": cells // 2},

@@ -21,7 +21,19 @@ from bench.analysis.tidy import build_tidy
 
 REPO = Path(__file__).resolve().parents[2]
 # Tiny but real: two clients, two repetitions, 0.3 s windows (each cell ~5 s), fixed seed.
-TINY = ["--clients", "grpc,rest-lean", "--repeats", "2", "--duration", "0.3", "--seed", "11", "--no-report"]
+TINY = [
+    "--impls",
+    "python",
+    "--clients",
+    "grpc,rest-lean",
+    "--repeats",
+    "2",
+    "--duration",
+    "0.3",
+    "--seed",
+    "11",
+    "--no-report",
+]
 
 pytestmark = pytest.mark.slow
 

@@ -29,7 +29,8 @@ def qemu_processes() -> list[str]:
 def test_a_tiny_cell_runs_inside_a_guest_and_is_labelled_emulated(tmp_path: Path) -> None:
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "bench.cli", "run", "--profiles", "seabios-pinned", "--clients", "grpc",
+        [sys.executable, "-m", "bench.cli", "run", "--impls", "python", "--profiles", "seabios-pinned",
+         "--clients", "grpc",
          "--scenarios", "getbook", "--repeats", "1", "--vm-repeats", "1", "--seed", "3", "--no-report",
          "--results-dir", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=600,
@@ -60,7 +61,8 @@ def test_ctrl_c_while_a_guest_runs_leaves_no_domain_or_qemu(tmp_path: Path) -> N
     import signal
 
     runner = subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", "run", "--profiles", "seabios-pinned", "--clients", "grpc",
+        [sys.executable, "-m", "bench.cli", "run", "--impls", "python", "--profiles", "seabios-pinned",
+         "--clients", "grpc",
          "--scenarios", "getbook", "--repeats", "1", "--vm-repeats", "1", "--seed", "3", "--no-report",
          "--results-dir", str(tmp_path)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
