@@ -10,12 +10,15 @@ PIP_STAMP := $(VENV)/.pip-$(shell cat pyproject.toml requirements.lock 2>/dev/nu
 # The Node.js implementation (targets/node): its packages come from its lock file, with `npm ci`.
 NODE_DIR := targets/node
 NPM_STAMP := $(NODE_DIR)/node_modules/.npm-$(shell md5sum $(NODE_DIR)/package-lock.json 2>/dev/null | cut -c1-12)
+# The Go implementation (targets/go): built offline from Debian's Go packages by its build script.
+GO_DIR := targets/go
+GO_BIN := $(GO_DIR)/bin/library-grpc-go
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: deps bench test lint typecheck pytest nodetest clean lock
 
-deps: $(APT_STAMP) $(PIP_STAMP) $(NPM_STAMP)
+deps: $(APT_STAMP) $(PIP_STAMP) $(NPM_STAMP) $(GO_BIN)
 
 $(APT_STAMP):
 	@mkdir -p $(VENV)
@@ -37,6 +40,9 @@ $(NPM_STAMP): $(APT_STAMP)
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm; fi
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@rm -f $(NODE_DIR)/node_modules/.npm-* && touch $@
+
+$(GO_BIN): $(APT_STAMP) $(wildcard $(GO_DIR)/*.go) $(GO_DIR)/build.sh proto/library.proto
+	$(GO_DIR)/build.sh
 
 bench: deps
 	$(VENV)/bin/bench run $(BENCH_ARGS)
@@ -64,4 +70,4 @@ lock:
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(NODE_DIR)/node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(NODE_DIR)/node_modules $(GO_DIR)/bin $(GO_DIR)/.build

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from targets.core import DATASETS, build_service, parse_clock
+from targets.core import DATASETS, LibraryService, build_service, parse_clock
 from targets.lifetime import die_with_parent
 from targets.serve import IMPLEMENTATIONS, PROTOCOLS, ready_line, server_for
 
@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--impl",
         default="python",
         choices=list(IMPLEMENTATIONS),
-        help="implementation: python (this package) or node (targets/node, gRPC only) (default: python)",
+        help="implementation: python (this package), node (targets/node) or go (targets/go); node and go "
+        "serve gRPC only (default: python)",
     )
 
 
@@ -73,16 +74,8 @@ def run(args: argparse.Namespace) -> int:
               f"not {args.protocol}", file=sys.stderr)  # fmt: skip
         return 2
     service = build_service(args.dataset, clock=clock, seed=args.seed)
-    if args.impl == "node":
-        from targets.node import NodeUnavailable, exec_node_server
-
-        try:
-            exec_node_server(
-                service, name=args.dataset, seed=args.seed, clock=args.clock, host=args.host, port=args.port
-            )
-        except (NodeUnavailable, OSError) as exc:
-            print(f"bench serve: cannot start the node implementation: {exc}", file=sys.stderr)
-            return 2
+    if args.impl in ("node", "go"):
+        return _hand_over(args, service)
     serve = server_for(args.protocol)
 
     def on_ready(port: int) -> None:
@@ -94,6 +87,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"bench serve: cannot serve {args.protocol} on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _hand_over(args: argparse.Namespace, service: LibraryService) -> int:
+    """Replace this process with another implementation's server, fed this service's records."""
+    options = {
+        "name": args.dataset,
+        "seed": args.seed,
+        "clock": args.clock,
+        "host": args.host,
+        "port": args.port,
+    }
+    try:
+        if args.impl == "node":
+            from targets.node import exec_node_server
+
+            exec_node_server(service, **options)
+        from targets.go import exec_go_server
+
+        exec_go_server(service, **options)
+    except (RuntimeError, OSError) as exc:  # NodeUnavailable, GoUnavailable, exec failures
+        print(f"bench serve: cannot start the {args.impl} implementation: {exc}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:

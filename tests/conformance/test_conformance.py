@@ -1,7 +1,7 @@
 """Every case of the table, against every protocol's real target process, compared with the in-process core.
 
 The table is `bench.verify.cases` (what `bench verify` runs against any implementation); here it runs with
-pytest's reporting against the built-in targets, the Node.js one included.
+pytest's reporting against the built-in targets, the Node.js and Go ones included.
 
 Proves: identical domain records on all three protocols for the same seeded data, every operation works,
 every error kind maps to the protocol-native error (docs/ARCHITECTURE.md), and streams deliver the same items
@@ -25,8 +25,8 @@ from bench.verify.cases import CASES, CLOCK, DATASET, NATIVE_ERRORS, Case, Ctx
 from targets.core import OPERATIONS, ErrorKind, build_service, parse_clock
 
 NATIVE = NATIVE_ERRORS
-# client kind, or client kind @ implementation (the Node.js target serves gRPC)
-CLIENTS = ["grpc", "rest", "rest-lean", "soap", "soap-lean", "grpc@node"]
+# client kind, or client kind @ implementation (the Node.js and Go targets serve gRPC)
+CLIENTS = ["grpc", "rest", "rest-lean", "soap", "soap-lean", "grpc@node", "grpc@go"]
 
 
 @dataclass

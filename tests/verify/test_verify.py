@@ -17,9 +17,10 @@ Start = Callable[..., TargetProcess]
 
 
 def test_every_builtin_implementation_passes(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["verify", "--impls", "python,node"]) == 0
+    assert main(["verify", "--impls", "python,node,go"]) == 0
     out = capsys.readouterr().out
-    for label, surface in (("grpc/python", 3), ("rest/python", 2), ("soap/python", 1), ("grpc/node", 3)):
+    labels = ("grpc/python", 3), ("rest/python", 2), ("soap/python", 1), ("grpc/node", 3), ("grpc/go", 3)
+    for label, surface in labels:
         cases = len(CASES) + surface
         assert f"PASS {label}: {cases} passed, 0 failed" in out, out[-2000:]
     assert "FAIL" not in out

@@ -1,4 +1,5 @@
-"""The Node.js implementation as a real process: started like every target, pinned, stopped, hardened."""
+"""The other implementations (Node.js, Go) as real processes: started like every target, pinned, stopped,
+hardened against garbage input. Their conformance runs in tests/conformance and tests/verify."""
 
 from __future__ import annotations
 
@@ -17,14 +18,18 @@ from bench.paths import REPO
 from tests.grpc.test_grpc_target import raw_unary
 
 Start = Callable[..., TargetProcess]
+# implementation -> the program that serves (the process name `bench serve` hands over to)
+PROGRAMS = {"node": "node", "go": "library-grpc-go"}
+IMPLS = pytest.mark.parametrize("impl", list(PROGRAMS))
 
 
-def test_starts_like_every_target_and_stops_cleanly(start: Start) -> None:
-    target = start("grpc", impl="node", cpu=0)
+@IMPLS
+def test_starts_like_every_target_and_stops_cleanly(start: Start, impl: str) -> None:
+    target = start("grpc", impl=impl, cpu=0)
     assert target.ready_line == f"READY grpc 127.0.0.1:{target.port}"
-    # `bench serve` hands its own process over to node: the pid the harness holds is the server, pinned.
+    # `bench serve` hands its own process over: the pid the harness holds is the server, pinned.
     with open(f"/proc/{target.pid}/comm") as comm:
-        assert comm.read().strip() == "node"
+        assert comm.read().strip() == PROGRAMS[impl]
     assert os.sched_getaffinity(target.pid) == {0}
     client = GrpcClient(target.address)
     try:
@@ -35,8 +40,9 @@ def test_starts_like_every_target_and_stops_cleanly(start: Start) -> None:
     assert target.stdout_after_ready == b""  # nothing on stdout but the READY line
 
 
-def test_streams_a_thousand_books_in_id_order(start: Start) -> None:
-    target = start("grpc", impl="node", dataset="small")
+@IMPLS
+def test_streams_a_thousand_books_in_id_order(start: Start, impl: str) -> None:
+    target = start("grpc", impl=impl, dataset="small")
     client = GrpcClient(target.address)
     try:
         books = client.list_books_by_category("size-1000")
@@ -46,6 +52,7 @@ def test_streams_a_thousand_books_in_id_order(start: Start) -> None:
     assert [b.id for b in books] == sorted(b.id for b in books)
 
 
+@IMPLS
 @pytest.mark.parametrize(
     ("method", "payload"),
     [
@@ -55,9 +62,9 @@ def test_streams_a_thousand_books_in_id_order(start: Start) -> None:
     ],
 )
 def test_garbage_is_invalid_argument_and_the_server_keeps_serving(
-    start: Start, method: str, payload: bytes
+    start: Start, impl: str, method: str, payload: bytes
 ) -> None:
-    target = start("grpc", impl="node")
+    target = start("grpc", impl=impl)
     with grpc.insecure_channel(target.address) as channel:
         with pytest.raises(grpc.RpcError) as info:
             raw_unary(channel, method)(payload, timeout=5)
@@ -74,13 +81,14 @@ def test_garbage_is_invalid_argument_and_the_server_keeps_serving(
         client.close()
 
 
-def test_node_serves_grpc_only() -> None:
+@IMPLS
+def test_other_implementations_serve_grpc_only(impl: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "targets", "serve", "rest", "--impl", "node"],
+        [sys.executable, "-m", "targets", "serve", "rest", "--impl", impl],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert done.returncode == 2
-    assert "the node implementation serves grpc, not rest" in done.stderr
+    assert f"the {impl} implementation serves grpc, not rest" in done.stderr
