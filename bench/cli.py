@@ -20,6 +20,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("targets.cli", "start one target (grpc, rest or soap) and print a READY line"),
     "run": ("bench.run.cli", "run the benchmark matrix and write results/<run_id>/ with report.html"),
+    "verify": ("bench.verify.cli", "run the conformance suite against built-in or running implementations"),
     "report": ("bench.report.cli", "rebuild tables and report.html of a run from its raw files"),
     "compare": ("bench.analysis.cli", "compare two runs cell by cell (exit 1 on a significant regression)"),
     "power": ("bench.analysis.power.cli",

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.errors import UsageError
 from bench.paths import RESULTS_DIR
 from bench.thresholds import STEAL_THRESHOLD_PCT
+from targets.implementations import IMPLEMENTATIONS, PROTOCOLS
 
 __all__ = [
     "DEFAULT_REPEATS",
+    "TargetSpec",
     "add_allow_python_protobuf",
     "add_dry_run",
+    "add_impls",
     "add_libvirt_uri",
     "add_max_reruns",
     "add_repeats",
     "add_results_dir",
     "add_seed",
     "add_steal_threshold",
+    "add_targets",
+    "parse_impls",
+    "parse_target",
     "split_list",
 ]
 
@@ -85,3 +93,66 @@ def add_allow_python_protobuf(parser: argparse.ArgumentParser) -> None:
 
 def add_dry_run(parser: argparse.ArgumentParser, *, what: str) -> None:
     parser.add_argument("--dry-run", action="store_true", help=f"print {what} and exit; start nothing")
+
+
+# ---- implementations and external targets (bench verify, bench run) -------------------------------------
+@dataclass(frozen=True)
+class TargetSpec:
+    """A running implementation the harness did not start: `name` labels it in tables and reports."""
+
+    name: str
+    protocol: str
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_target(text: str) -> TargetSpec:
+    """`PROTO=HOST:PORT` (named after its protocol) or `NAME=PROTO:HOST:PORT`; HOST may be `[v6]`."""
+    name, sep, rest = text.partition("=")
+    form = "expected PROTO=HOST:PORT or NAME=PROTO:HOST:PORT, e.g. grpc=127.0.0.1:50051"
+    if not sep or not name or not rest:
+        raise UsageError(f"--target {text!r}: {form}")
+    protocol, colon, address = rest.partition(":")
+    if not colon or protocol not in PROTOCOLS:
+        protocol, address = name, rest
+    if protocol not in PROTOCOLS:
+        raise UsageError(
+            f"--target {text!r}: protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}; {form}"
+        )
+    host, colon, port_text = address.rpartition(":")
+    if not colon or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageError(f"--target {text!r}: {address!r} is not HOST:PORT; {form}")
+    return TargetSpec(name, protocol, host.strip("[]") if host.startswith("[") else host, int(port_text))
+
+
+def add_targets(parser: argparse.ArgumentParser, *, what: str) -> None:
+    parser.add_argument(
+        "--target",
+        dest="targets",
+        action="append",
+        default=[],
+        metavar="[NAME=]PROTO=HOST:PORT",
+        help=f"a running implementation to {what}, as PROTO=HOST:PORT or NAME=PROTO:HOST:PORT "
+        "(repeat for several); e.g. grpc=127.0.0.1:50051 or node=grpc:127.0.0.1:50051",
+    )
+
+
+def parse_impls(text: str) -> list[str]:
+    impls = split_list(text)
+    for impl in impls:
+        if impl not in IMPLEMENTATIONS:
+            raise UsageError(f"--impls {impl!r}: choose from {', '.join(IMPLEMENTATIONS)}")
+    return impls
+
+
+def add_impls(parser: argparse.ArgumentParser, *, default: str, what: str) -> None:
+    served = "; ".join(f"{impl}: {', '.join(protocols)}" for impl, protocols in IMPLEMENTATIONS.items())
+    parser.add_argument(
+        "--impls",
+        default=default,
+        help=f"built-in implementations to {what} (default: {default}; {served})",
+    )

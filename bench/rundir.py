@@ -23,6 +23,7 @@ __all__ = [
     "MANIFEST",
     "PLAN",
     "CellOutcome",
+    "arm_label",
     "attempt_dir",
     "final_attempts",
     "read_cell_json",
@@ -104,3 +105,9 @@ def read_index(run_dir: Path) -> list[dict[str, Any]]:
 def final_attempts(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """cell_id -> its final attempt's line (a cell is finished once a final line exists; the last wins)."""
     return {str(r["cell_id"]): r for r in records if r.get("final")}
+
+
+def arm_label(client: str, impl: str) -> str:
+    """What a cell measures, as tables and reports name it: the client kind, @ the implementation unless it
+    is the Python one (grpc, grpc@node, rest-lean@mine). Older cell specs have no impl: Python."""
+    return client if impl in ("", "python") else f"{client}@{impl}"

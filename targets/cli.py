@@ -8,9 +8,9 @@ import logging
 import os
 import sys
 
-from targets.core import DATASETS, build_service, parse_clock
+from targets.core import DATASETS, LibraryService, build_service, parse_clock
 from targets.lifetime import die_with_parent
-from targets.serve import PROTOCOLS, address, ready_line, server_for
+from targets.serve import IMPLEMENTATIONS, PROTOCOLS, address, ready_line, server_for
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -50,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="make every call this much slower (CPU busy-wait): a deliberately slowed target for tests and "
         "demonstrations (default: 0)",
     )
+    parser.add_argument(
+        "--impl",
+        default="python",
+        choices=list(IMPLEMENTATIONS),
+        help="implementation: python (this package), node (targets/node) or go (targets/go); node and go "
+        "serve gRPC only (default: python)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +89,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bench serve: --clock: {exc}", file=sys.stderr)
         return 2
+    if args.protocol not in IMPLEMENTATIONS[args.impl]:
+        print(f"bench serve: the {args.impl} implementation serves {', '.join(IMPLEMENTATIONS[args.impl])}, "
+              f"not {args.protocol}", file=sys.stderr)  # fmt: skip
+        return 2
     service = build_service(args.dataset, clock=clock, seed=args.seed, inject_delay_s=args.inject_delay / 1e6)
+    if args.impl in ("node", "go"):
+        return _hand_over(args, service)
     serve = server_for(args.protocol)
     metrics: str | None = None
     if args.metrics_port is not None:
@@ -107,6 +120,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"bench serve: cannot serve {args.protocol} on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _hand_over(args: argparse.Namespace, service: LibraryService) -> int:
+    """Replace this process with another implementation's server, fed this service's records."""
+    options = {
+        "name": args.dataset,
+        "seed": args.seed,
+        "clock": args.clock,
+        "host": args.host,
+        "port": args.port,
+    }
+    try:
+        if args.impl == "node":
+            from targets.node import exec_node_server
+
+            exec_node_server(service, **options)
+        from targets.go import exec_go_server
+
+        exec_go_server(service, **options)
+    except (RuntimeError, OSError) as exc:  # NodeUnavailable, GoUnavailable, exec failures
+        print(f"bench serve: cannot start the {args.impl} implementation: {exc}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:

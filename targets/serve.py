@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from targets.core import LibraryService
+from targets.implementations import IMPLEMENTATIONS, PROTOCOLS
 
-__all__ = ["PROTOCOLS", "ServeFunction", "address", "ready_line", "server_for"]
-
-PROTOCOLS = ("grpc", "rest", "soap")
+__all__ = ["IMPLEMENTATIONS", "PROTOCOLS", "ServeFunction", "address", "ready_line", "server_for"]
 
 
 class ServeFunction(Protocol):

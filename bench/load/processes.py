@@ -16,7 +16,14 @@ from types import TracebackType
 from bench.paths import REPO
 from targets.lifetime import child_env
 
-__all__ = ["TargetProcess", "TargetStartError", "start_ready_process", "start_target"]
+__all__ = [
+    "ExternalTarget",
+    "TargetProcess",
+    "TargetStartError",
+    "start_ready_process",
+    "start_target",
+    "target_for",
+]
 
 
 class TargetStartError(RuntimeError):
@@ -104,14 +111,18 @@ def start_target(
     metrics: bool = False,
     inject_delay_us: float = 0.0,
     extra_args: list[str] | None = None,
+    impl: str = "python",
 ) -> TargetProcess:
     """Start one target on loopback and return when it has printed `READY <protocol> <host>:<port>`.
 
+    `impl`: the implementation (targets.implementations.IMPLEMENTATIONS: python, node, go);
     `metrics`: serve the call counters on a free side port (`TargetProcess.metrics_address`);
     `inject_delay_us`: a deliberately slowed target (every call busy-waits that long).
     """
     argv = [sys.executable, "-m", "targets", "serve", protocol, "--host", host, "--port", str(port)]
     argv += ["--dataset", dataset, "--clock", clock, "--seed", str(seed)]
+    if impl != "python":
+        argv += ["--impl", impl]
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
     if metrics:
@@ -199,3 +210,52 @@ def _read_ready_line(
         selector.close()
     line, rest = buffer.split(b"\n", 1)
     return line.decode(), rest
+
+
+@dataclass
+class ExternalTarget:
+    """A target someone else started (`bench run --target`): the harness knows only where it listens, so it
+    has no process to pin, read the CPU time of, restart or stop, and no counters to check."""
+
+    protocol: str
+    host: str
+    port: int
+    metrics_address: str | None = None
+    pid: None = None
+
+    @classmethod
+    def at(cls, protocol: str, address: str) -> ExternalTarget:
+        host, _, port = address.rpartition(":")
+        return cls(protocol, host.strip("[]"), int(port))
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def alive(self) -> bool:
+        return True  # the calls themselves show whether it still answers
+
+    def stop(self) -> int:
+        return 0  # not ours to stop
+
+    def stderr_tail(self, limit: int = 4000) -> str:
+        return ""
+
+
+def target_for(
+    protocol: str,
+    *,
+    impl: str,
+    address: str,
+    dataset: str,
+    seed: int,
+    cpu: int | None,
+    stderr_path: Path | None,
+) -> TargetProcess | ExternalTarget:
+    """The target a cell measures: the running one at `address`, or a fresh one of `impl` with counters."""
+    if address:
+        return ExternalTarget.at(protocol, address)
+    return start_target(
+        protocol, dataset=dataset, seed=seed, cpu=cpu, stderr_path=stderr_path, metrics=True, impl=impl
+    )

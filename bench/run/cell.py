@@ -54,18 +54,19 @@ class NativeCell:
 
     def run(self) -> dict[str, Any]:
         from bench.load.native.engine import NativeEngine
-        from bench.load.processes import start_target
+        from bench.load.processes import target_for
         from bench.run.faults import inject_fault
         from bench.run.windows import measure_window
 
         spec, settings = self.spec, self.settings
-        self.target = start_target(
+        self.target = target_for(
             spec.protocol,
+            impl=spec.impl,
+            address=spec.address,
             dataset=self.scenario.dataset,
             seed=spec.seed % 1000,
             cpu=spec.target_cpu,
             stderr_path=self.out / "target.stderr",
-            metrics=True,
         )
         engine = NativeEngine(
             spec.protocol,
@@ -121,7 +122,12 @@ class NativeCell:
 def capacity(windows: list[dict[str, Any]]) -> dict[str, Any]:
     """The closed-model capacity of a cell's windows: the highest throughput of a server-bound window whose
     counters agree; or, when none qualifies, why ("generator-bound", "target not saturated")."""
-    closed = [w for w in windows if w.get("phase") == "closed" and w.get("counters_ok", True)]
+    closed = [w for w in windows if w.get("phase") == "closed" and w.get("counters_ok", True) is not False]
+    if closed and all(w.get("target_cpu_pct") is None for w in closed):
+        best = max(closed, key=lambda w: w["ok_rps"])
+        # A target the harness did not start: its CPU is not observable, so no window is known server-bound.
+        return {"rps": best["ok_rps"], "concurrency": best.get("concurrency"),
+                "status": "not measured: the target's CPU is not observable (external target)"}  # fmt: skip
     bound = [w for w in closed if w.get("server_bound")]
     if bound:
         best = max(bound, key=lambda w: w["ok_rps"])

@@ -8,12 +8,16 @@ import signal
 from bench.options import (
     add_allow_python_protobuf,
     add_dry_run,
+    add_impls,
     add_libvirt_uri,
     add_max_reruns,
     add_repeats,
     add_results_dir,
     add_seed,
     add_steal_threshold,
+    add_targets,
+    parse_impls,
+    parse_target,
     split_list,
 )
 from bench.run.runner import Run, RunOptions
@@ -52,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PROTOCOL",
         help="the native arm scheduled twice as an A/A pair (default: the first of --protocols; 'none')",
     )
+    add_impls(parser, default="python", what="measure, each beside the others (verified first)")
+    add_targets(parser, what="measure beside the built-in ones (verified first; see README)")
     parser.add_argument("--profiles", default="local", help="vm_profiles to run on (default: local = no VM)")
     add_repeats(parser, unit="repetitions of each native cell and of the floor cells")
     parser.add_argument(
@@ -141,6 +147,8 @@ def _options(args: argparse.Namespace) -> RunOptions:
         request_timeout_s=args.request_timeout,
         libvirt_uri=args.libvirt_uri,
         aa_arm=args.aa_arm,
+        impls=tuple(parse_impls(args.impls)),
+        external=tuple(parse_target(text) for text in args.targets),
     )
 
 

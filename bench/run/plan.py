@@ -95,11 +95,14 @@ class MeasureSettings:
 class Arm:
     """One side of a comparison: an engine driving one protocol's target (with one client kind)."""
 
-    name: str  # native: the protocol ("grpc"); python: the client kind ("rest-lean"); the twin: "<name>-aa"
+    name: str  # native: the protocol ("grpc"); python: the client kind ("rest-lean"); the twin: "<name>-aa";
+    # another implementation: "@<impl>" appended ("grpc@node"; an external target: "grpc@<its name>")
     engine: str  # native | python
     protocol: str
     client: str  # python: the client kind; native: ""
     twin_of: str = ""  # the A/A twin repeats this arm's configuration as an independent arm
+    impl: str = "python"  # who serves the target: python, node, go (started by the cell), or a --target name
+    address: str = ""  # host:port of a target the harness did not start ("" when the cell starts one)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ class CellSpec:
     # Native load cells, resolved by the runner from the pilot cells just before the cell runs:
     concurrency: int | None = None  # closed-model concurrency that saturated the target in the pilot
     rates: tuple[tuple[str, float], ...] = ()  # open-model windows: (label, requests per second)
+    impl: str = "python"  # the implementation the cell starts (targets.implementations), or a --target name
+    address: str = ""  # a running target the harness did not start: the cell measures it where it is
 
     @property
     def arm_name(self) -> str:
@@ -195,6 +200,10 @@ def expand_plan(
                                 seed=rng.randrange(2**31),
                                 engine="native",
                                 arm=arm.name,
+                                impl=arm.impl,
+                                address=arm.address,
+                                # A target someone else started runs where it runs: nothing is pinned there.
+                                target_cpu=None if arm.address else target_cpu,
                             )
                         )
         for rep in range(1, repeats.get(("floor", profile), 0) + 1):
@@ -214,7 +223,9 @@ def expand_plan(
             for rep in range(1, repeats.get((engine, profile), 0) + 1):
                 for scenario in scenarios.get(engine, []):
                     for arm in arms:
-                        if arm.engine != engine:
+                        # Other implementations and external targets are measured on the host only.
+                        elsewhere = profile != "local" and (arm.impl != "python" or bool(arm.address))
+                        if arm.engine != engine or elsewhere:
                             continue
                         block.append(
                             cell(
@@ -228,6 +239,10 @@ def expand_plan(
                                 engine=engine,
                                 arm=arm.name,
                                 twin_of=arm.twin_of,
+                                impl=arm.impl,
+                                address=arm.address,
+                                # A target someone else started runs where it runs: nothing is pinned there.
+                                target_cpu=None if arm.address else target_cpu,
                             )
                         )
         rng.shuffle(block)

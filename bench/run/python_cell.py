@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.clients import make_client
 from bench.clients.measure import Measurement
-from bench.load.processes import TargetProcess, start_target
+from bench.load.processes import ExternalTarget, TargetProcess, target_for
 from bench.load.recorder import Recorder
 from bench.load.scenarios import load_scenarios
 from bench.load.wiretap import Wiretap
@@ -65,18 +65,19 @@ class PythonCell:
         self.raw = _Raw()
         self.windows: list[dict[str, Any]] = []
         self.ops: dict[str, Any] = {"wire": {}, "closed": {}, "open": {}}
-        self.target: TargetProcess | None = None
+        self.target: TargetProcess | ExternalTarget | None = None
         self.engine: PythonEngine | None = None
 
     def run(self) -> dict[str, Any]:
         spec = self.spec
-        self.target = start_target(
+        self.target = target_for(
             spec.protocol,
+            impl=spec.impl,
+            address=spec.address,
             dataset=self.scenario.dataset,
             seed=spec.seed % 1000,
             cpu=spec.target_cpu,
             stderr_path=self.out / "target.stderr",
-            metrics=True,
         )
         settings = self.settings
         self.engine = PythonEngine(
@@ -103,7 +104,7 @@ class PythonCell:
         assert self.target is not None
         if not self.target.alive():
             raise CellFailed(
-                f"{self.spec.protocol} target exited with code {self.target.process.returncode}: "
+                f"{self.spec.protocol} target exited with code {self.target.process.returncode}: "  # type: ignore[union-attr]
                 f"{self.target.stderr_tail(800).strip()[-400:]}"
             )
 

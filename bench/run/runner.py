@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import RunDirectoryError, UsageError
+from bench.options import TargetSpec
 from bench.paths import REPO
 from bench.rawfiles import append_line, fsync_dir, write_json
 from bench.run.plan import Arm, CellSpec, MeasureSettings, expand_plan, pilot_id
@@ -75,6 +76,8 @@ class RunOptions:
     master_bind: str = "127.0.0.1"
     master_port: int = 0
     aa_arm: str | None = None  # the native arm scheduled twice (A/A); None: the first protocol's
+    impls: tuple[str, ...] = ("python",)  # implementations the cells start (targets.implementations)
+    external: tuple[TargetSpec, ...] = ()  # running targets the harness did not start (--target)
 
 
 def _new_run_id() -> str:
@@ -116,10 +119,19 @@ def _host_settings(options: RunOptions) -> MeasureSettings:
 
 
 def _arms(options: RunOptions, clients: list[str], protocol_of: Any) -> list[Arm]:
-    """Native arms (one per protocol, plus the A/A twin) and python arms (one per client kind)."""
+    """Native arms (one per protocol and implementation, plus the A/A twin), python arms (one per client
+    kind and implementation), and each --target with the native engine and its protocol's default client."""
+    from bench.clients import DEFAULT_CLIENT
+    from targets.implementations import IMPLEMENTATIONS
+
+    others = [impl for impl in options.impls if impl != "python"]
     arms: list[Arm] = []
     if "native" in options.engines:
         arms += [Arm(p, "native", p, "") for p in options.protocols]
+        arms += [Arm(f"{p}@{impl}", "native", p, "", impl=impl)
+                 for impl in others for p in options.protocols if p in IMPLEMENTATIONS[impl]]  # fmt: skip
+        arms += [Arm(f"{t.protocol}@{t.name}", "native", t.protocol, "", impl=t.name, address=t.address)
+                 for t in options.external]  # fmt: skip
         twin = options.aa_arm or options.protocols[0]
         if twin != "none":
             if twin not in options.protocols:
@@ -129,7 +141,81 @@ def _arms(options: RunOptions, clients: list[str], protocol_of: Any) -> list[Arm
             arms.append(Arm(f"{twin}-aa", "native", twin, "", twin_of=twin))
     if "python" in options.engines:
         arms += [Arm(c, "python", protocol_of(c), c) for c in clients]
+        arms += [Arm(f"{c}@{impl}", "python", protocol_of(c), c, impl=impl)
+                 for impl in others for c in clients if protocol_of(c) in IMPLEMENTATIONS[impl]]  # fmt: skip
+        for t in options.external:
+            client = DEFAULT_CLIENT[t.protocol]
+            name = f"{client}@{t.name}"
+            arms.append(Arm(name, "python", t.protocol, client, impl=t.name, address=t.address))
+    for engine in ("native", "python"):
+        names = [arm.name for arm in arms if arm.engine == engine]
+        if len(set(names)) != len(names):
+            raise UsageError(f"two arms share a name: {', '.join(names)}; name each --target differently")
     return arms
+
+
+# What the harness cannot do for a target it did not start (recorded per arm, shown by the report).
+_UNCONTROLLED = [
+    "not started by the harness: no CPU pinning, no CPU time per window (no server CPU, no capacity verdict)",
+    "no server-side counters: the windows are not checked against what the server served",
+    "not restarted between cells: the state one cell leaves (added books, users, loans) carries over",
+    "the dataset is the target's own (the scenarios expect the seeded `small` dataset)",
+]
+
+
+def _verify_arms(arms: list[Arm], timeout_s: float) -> dict[str, str]:
+    """Verified first: another implementation must pass `bench verify` (a fresh instance, started here)
+    before it is measured; an external target, which cannot be restarted, must pass the protocol surface
+    checks and serve the seeded dataset's first book. Raises UsageError with the failures."""
+    from bench.load.processes import start_target
+    from bench.verify.cases import CLOCK, DATASET, SEED
+    from bench.verify.suite import verify_target
+    from bench.verify.surface import probe_target, surface_checks
+
+    checks: dict[str, str] = {}
+    done: set[tuple[str, str, str]] = set()
+    for arm in arms:
+        if arm.impl == "python" or (arm.protocol, arm.impl, arm.address) in done:
+            continue
+        done.add((arm.protocol, arm.impl, arm.address))
+        client = arm.client or _default_client(arm.protocol)
+        if arm.address:
+            report = probe_target(
+                arm.name, arm.protocol, arm.address, client_kind=client, timeout_s=timeout_s
+            )
+        else:
+            target = start_target(arm.protocol, impl=arm.impl, dataset=DATASET, clock=CLOCK, seed=SEED)
+            try:
+                report = verify_target(
+                    arm.name, arm.protocol, target.address, client_kind=client, surface=surface_checks
+                )
+            finally:
+                target.stop()
+        if report.failed:
+            failures = "; ".join(f"{r.name}: {r.reason}" for r in report.results if not r.passed)
+            raise UsageError(f"{arm.name} fails verification ({report.failed} failed): {failures[:800]}")
+        kind = "surface checks and dataset probe" if arm.address else "bench verify"
+        checks[f"{arm.protocol}@{arm.impl}"] = f"{kind}: {report.passed} of {len(report.results)} passed"
+    return checks
+
+
+def _default_client(protocol: str) -> str:
+    from bench.clients import DEFAULT_CLIENT
+
+    return DEFAULT_CLIENT[protocol]
+
+
+def _implementations(arms: list[Arm], checks: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The manifest's record per arm: who served it, how it was verified, what the harness did not control."""
+    return {
+        f"{arm.engine}:{arm.name}": {
+            "impl": arm.impl,
+            "address": arm.address or None,
+            "verified": checks.get(f"{arm.protocol}@{arm.impl}", "python: the reference implementation"),
+            "uncontrolled": _UNCONTROLLED if arm.address else [],
+        }
+        for arm in arms
+    }
 
 
 def _native_tool_versions() -> dict[str, str]:
@@ -250,6 +336,9 @@ class Run:
             "placement": {p: {"target_cpu": t, "generator_cpu": g} for p, (t, g) in placement.items()},
             "libvirt_uri": options.libvirt_uri,
         }
+        checks = {} if dry_run else _verify_arms(arms, options.request_timeout_s)
+        recorded["implementations"] = _implementations(arms, checks)
+        recorded["impls"] = list(options.impls)
         manifest = collect_manifest(run_id=run_id, options=recorded, started_at=time.time(), status="running")
         if "native" in options.engines and engine_scenarios["native"]:
             manifest["native_tools"] = _native_tool_versions()

@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.load.counters import check_counts, scrape
 from bench.load.engine import EngineRun
-from bench.load.processes import TargetProcess
+from bench.load.processes import ExternalTarget, TargetProcess
 from bench.load.recorder import OpStats, Recorder
 from bench.load.sysmetrics import Window, other_cpu_pct, window_record
 from bench.thresholds import (
@@ -69,7 +69,7 @@ def measure_window(
     *,
     phase: str,
     label: str,
-    target: TargetProcess,
+    target: TargetProcess | ExternalTarget,
     target_cpu: int | None,
     generator_cpu: int | None,
     generator_pids: tuple[int, ...] = (),
@@ -117,9 +117,14 @@ def measure_window(
     # The target's CPU share is over the engine's own window when it reports one (a tool's start and exit
     # are outside it): scaled above from the Window's measurement around the whole run.
     _noise(record, w, target_cpu, generator_cpu, steal_threshold_pct, generator_cpu_s)
+    if target.pid is None:
+        # A target the harness did not start: no process whose CPU time it could read.
+        record.update(target_cpu_s=None, target_cpu_pct=None, target_cpu_us_per_request=None)
     if result.model == "closed":
         record["server_bound"] = (
-            record["target_cpu_pct"] >= TARGET_BOUND_PCT
+            None
+            if record["target_cpu_pct"] is None
+            else record["target_cpu_pct"] >= TARGET_BOUND_PCT
             and record["generator_cpu_pct"] <= GENERATOR_HEADROOM_PCT
         )
         # generator_limited (window_record): the generator at GENERATOR_LIMIT_PCT of its CPU set the pace.

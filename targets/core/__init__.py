@@ -19,13 +19,15 @@ from targets.core.models import Book, BulkAddResult, Loan, LoanStatus, NewBook, 
 from targets.core.operations import OPERATIONS, STREAMED_RESPONSES, CallPattern
 from targets.core.service import DEFAULT_LOAN_DAYS, LibraryService, check_batch_index
 from targets.core.store import LibraryStore
-from targets.core.validation import LIMITS
+from targets.core.validation import LIMITS, PATTERNS, SETTABLE_STATUSES
 
 __all__ = [
     "DATASETS",
     "DEFAULT_LOAN_DAYS",
     "LIMITS",
     "OPERATIONS",
+    "PATTERNS",
+    "SETTABLE_STATUSES",
     "STREAMED_RESPONSES",
     "AlreadyExists",
     "Book",

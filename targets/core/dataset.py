@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from targets.core.clock import FixedClock
 from targets.core.models import LoanStatus, NewBook, NewUser, StatusUpdate
 from targets.core.service import LibraryService
 
-__all__ = ["DATASETS", "DatasetSpec", "category_name", "dataset_names", "isbn13", "seed_service"]
+__all__ = [
+    "DATASETS",
+    "DOCUMENT_FORMAT",
+    "DatasetSpec",
+    "category_name",
+    "dataset_document",
+    "dataset_names",
+    "isbn13",
+    "seed_service",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +115,48 @@ def seed_service(service: LibraryService, spec: DatasetSpec, *, seed: int = 42) 
         if not overdue and rng.random() < spec.returned_fraction:
             at_return = LibraryService(service.store, FixedClock(started + timedelta(hours=1)))
             list(at_return.update_loan_status([StatusUpdate(loan.id, LoanStatus.RETURNED.value)]))
+
+
+# ---- the records as a document, for implementations that do not share this core ---------------------------
+DOCUMENT_FORMAT = "library-dataset/1"
+
+
+def _instant(value: datetime | None) -> str | None:
+    """RFC 3339 in UTC with a Z and microseconds: the REST wire form, exact to the stored microsecond."""
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def dataset_document(service: LibraryService, *, name: str, seed: int) -> dict[str, Any]:
+    """Every stored record of `service`, as JSON-ready data (format `library-dataset/1`, README).
+
+    Loans carry their *stored* status (ACTIVE, RETURNED, OVERDUE, LOST): an ACTIVE loan past its due date
+    reads as OVERDUE by the serving implementation's clock, as in the core. `now` is the clock's reading when
+    the records were made; `next_ids` are the ids the next created records get.
+    """
+    store = service.store
+    with store.lock:
+        return {
+            "format": DOCUMENT_FORMAT,
+            "dataset": name,
+            "seed": seed,
+            "now": _instant(service.clock.now()),
+            "books": [dataclasses.asdict(book) for book in store.books.values()],
+            "users": [dataclasses.asdict(user) for user in store.users.values()],
+            "loans": [
+                {
+                    "id": loan.id,
+                    "user_id": loan.user_id,
+                    "book_id": loan.book_id,
+                    "loaned_at": _instant(loan.loaned_at),
+                    "due_at": _instant(loan.due_at),
+                    "returned_at": _instant(loan.returned_at),
+                    "status": loan.status.value,
+                }
+                for loan in store.loans.values()
+            ],
+            "next_ids": {
+                "book": max(store.books, default=0) + 1,
+                "user": max(store.users, default=0) + 1,
+                "loan": max(store.loans, default=0) + 1,
+            },
+        }

@@ -22,6 +22,7 @@ from targets.core.models import (
 from targets.core.store import LibraryStore
 from targets.core.validation import (
     LIMITS,
+    SETTABLE_STATUSES,
     validate_days,
     validate_id,
     validate_new_book,
@@ -33,7 +34,7 @@ __all__ = ["DEFAULT_LOAN_DAYS", "LibraryService", "check_batch_index"]
 
 DEFAULT_LOAN_DAYS = 14
 # Statuses a client may set through UpdateLoanStatus; ACTIVE is only ever set by CreateLoan.
-_SETTABLE = {LoanStatus.OVERDUE, LoanStatus.LOST, LoanStatus.RETURNED}
+_SETTABLE = tuple(LoanStatus(name) for name in SETTABLE_STATUSES)
 
 
 def check_batch_index(index: int) -> None:

@@ -10,6 +10,8 @@ from targets.core.models import NewBook, NewUser
 
 __all__ = [
     "LIMITS",
+    "PATTERNS",
+    "SETTABLE_STATUSES",
     "normalize_isbn",
     "validate_days",
     "validate_id",
@@ -35,6 +37,23 @@ LIMITS = {
 }
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+
+# The rules above as regular expressions, published in the contracts (OpenAPI `pattern`, XSD facets, proto
+# comments). Written in the subset where ECMA-262 (JSON Schema) and Python agree on every input that matters:
+# a string they match is accepted by the functions below (tests/core checks it on generated strings), which
+# is the promise a contract makes to a client. Control characters (Unicode category Cc) are U+0000-U+001F
+# and U+007F-U+009F; whitespace is Python's (`str.isspace`: category Z and some Cc), which ECMA-262's `\s`
+# covers. The ISBN check digit cannot be written as a pattern: the contracts name it (`format: isbn`).
+_NOT_CC = r"\x00-\x1f\x7f-\x9f"
+PATTERNS = {
+    # non-empty, not only whitespace, no control characters (lengths are separate: LIMITS)
+    "text": rf"^[^{_NOT_CC}]*[^\s{_NOT_CC}][^{_NOT_CC}]*$",
+    "email": rf"^[^@\s{_NOT_CC}]{{1,64}}@[^@\s.{_NOT_CC}]+(\.[^@\s.{_NOT_CC}]+)+$",
+    # 10 or 13 characters of an ISBN once hyphens and spaces are dropped (the last may be X in an ISBN-10)
+    "isbn": r"^[- ]*([0-9][- ]*){9}([0-9Xx]|([0-9][- ]*){3}[0-9])[- ]*$",
+}
+# The loan statuses UpdateLoanStatus may set (ACTIVE is only ever set by CreateLoan).
+SETTABLE_STATUSES = ("OVERDUE", "LOST", "RETURNED")
 
 
 def validate_text(field: str, value: str, max_len: int) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from targets.core import LibraryService
 from targets.grpc._generated import library_pb2
@@ -17,9 +17,12 @@ from targets.grpc.registration import register_library_service
 from targets.grpc.servicer import LibraryServicer
 from targets.limits import LIMITS
 
-__all__ = ["SERVICE_NAME", "build_server", "serve", "server_options"]
+__all__ = ["REFLECTION_SERVICES", "SERVICE_NAME", "build_server", "serve", "server_options"]
 
 SERVICE_NAME: str = library_pb2.DESCRIPTOR.services_by_name["Library"].full_name
+# Current generic clients (grpcurl, Postman, grpc-js tools) ask for v1 first, older ones for v1alpha.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+REFLECTION_SERVICES = (REFLECTION_V1, reflection.SERVICE_NAME)
 
 
 def server_options() -> list[tuple[str, int]]:
@@ -41,11 +44,26 @@ def build_server(service: LibraryService) -> tuple[grpc.aio.Server, Any]:
     # grpc_health re-exports its asyncio servicer as `health.aio` at runtime; its stubs do not declare it.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
-    )
+    _add_reflection(server, (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
     return server, health_servicer
+
+
+def _add_reflection(server: grpc.aio.Server, services: tuple[str, ...]) -> None:
+    """Server reflection as `grpc.reflection.v1` and `v1alpha`, answered by grpcio-reflection's servicer.
+
+    grpcio-reflection registers only v1alpha. v1 is the same protocol renamed: its messages have the same
+    fields and numbers, so the same bytes decode as either, and the one servicer answers both names.
+    """
+    # `reflection.aio` is grpcio-reflection's asyncio servicer; its stubs do not declare it (as for health).
+    servicer = reflection.aio.ReflectionServicer((*services, *REFLECTION_SERVICES))  # type: ignore[attr-defined]
+    handler = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    for name in REFLECTION_SERVICES:
+        methods = {"ServerReflectionInfo": handler}
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, methods),))
 
 
 async def _serve(service: LibraryService, host: str, port: int, on_ready: Callable[[int], None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,16 @@ class _DirectRoute(APIRoute):
     def __init__(self, path: str, endpoint: Handler, **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
         self.app = request_response(endpoint)
+
+    def reserve(self, literal_paths: tuple[str, ...]) -> None:
+        """Never match a fixed sibling path: `/loans/{loan_id}` must leave `/loans/status` alone, so that a
+        GET there is 405 with `Allow: POST` rather than "loan_id must be an integer". The regex is what both
+        routing and the 405 handler's Allow header (problems.py) look at."""
+        taken = [p for p in literal_paths if p != self.path and self.path_regex.match(p)]
+        if taken:
+            alternatives = "|".join(re.escape(p) for p in taken)
+            pattern = self.path_regex.pattern.removeprefix("^")
+            self.path_regex = re.compile(f"^(?!(?:{alternatives})$){pattern}")
 
 
 class _Endpoints:
@@ -232,23 +243,28 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": _REF + model.__name__}
 
 
+# The document is OpenAPI 3.1, which has no keyword for the items of a sequential media type (3.2 adds
+# `itemSchema`); the schema of each NDJSON line goes in this extension, under the 3.2 name.
+ITEM_SCHEMA_EXTENSION = "x-itemSchema"
+
+
 def _media(model: type[BaseModel], ndjson: bool) -> dict[str, Any]:
     if not ndjson:
         return {JSON: {"schema": _ref(model)}}
-    # itemSchema describes each line (OpenAPI 3.2 sequential media types); the string schema lets Swagger UI
-    # offer a plain text box.
+    # The string schema lets Swagger UI offer a plain text box.
     description = f"NDJSON: one {model.__name__} object per line"
-    return {NDJSON: {"schema": {"type": "string", "description": description}, "itemSchema": _ref(model)}}
+    schema = {"type": "string", "description": description}
+    return {NDJSON: {"schema": schema, ITEM_SCHEMA_EXTENSION: _ref(model)}}
 
 
 def _parameters(op: _Operation) -> list[dict[str, Any]]:
-    id_schema = {"type": "integer", "minimum": 1, "maximum": CORE_LIMITS["id_max"]}
+    id_schema = {"type": "integer", **schemas.id_rule()}
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": id_schema}
         for name in ("book_id", "user_id", "loan_id")
         if "{" + name + "}" in op.path
     ]
-    text_schema = {"type": "string", "maxLength": CORE_LIMITS["category_max"]}
+    text_schema = {"type": "string", **schemas.text_rule(CORE_LIMITS["category_max"])}
     params += [{"name": name, "in": "query", "required": True, "schema": text_schema} for name in op.query]
     return params
 
@@ -258,7 +274,16 @@ def _openapi_extra(op: _Operation) -> dict[str, Any]:
     if parameters := _parameters(op):
         extra["parameters"] = parameters
     if op.request is not None:
-        extra["requestBody"] = {"required": True, "content": _media(op.request, op.ndjson_in)}
+        body: dict[str, Any] = {"required": True, "content": _media(op.request, op.ndjson_in)}
+        if op.ndjson_in:
+            # Zero lines is a valid NDJSON body, as a gRPC stream may carry no message: the call adds or
+            # updates nothing and succeeds (the same answer on every protocol, tests/conformance).
+            body["required"] = False
+            body["description"] = (
+                f"one {op.request.__name__} object per line, at most {CORE_LIMITS['bulk_max']} lines; "
+                "blank lines are skipped; an empty or absent body holds no items"
+            )
+        extra["requestBody"] = body
     return extra
 
 
@@ -340,7 +365,9 @@ def create_app(service: LibraryService) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},  # no OpenTelemetry in a target
     )
     endpoints = _Endpoints(service)
-    for op in _operations(endpoints):
+    operations = _operations(endpoints)
+    literal_paths = tuple(op.path for op in operations if "{" not in op.path)
+    for op in operations:
         handler = op.handler if op.name == "Health" else _counted(service.calls, op.name, op.handler)
         app.router.add_api_route(
             op.path,
@@ -356,6 +383,9 @@ def create_app(service: LibraryService) -> FastAPI:
             openapi_extra=_openapi_extra(op),
             route_class_override=_DirectRoute,
         )
+    for route in app.router.routes:
+        if isinstance(route, _DirectRoute):
+            route.reserve(literal_paths)
     _add_docs(app)
     app.add_exception_handler(LibraryError, on_library_error)
     app.add_exception_handler(HTTPException, on_http_exception)

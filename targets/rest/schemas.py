@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from targets.core.errors import ErrorKind
 from targets.core.models import LoanStatus
 from targets.core.service import DEFAULT_LOAN_DAYS
+from targets.core.validation import LIMITS, PATTERNS, SETTABLE_STATUSES
 
 __all__ = [
     "AddBookRequest",
@@ -21,7 +23,28 @@ __all__ = [
     "Problem",
     "StatusUpdateRequest",
     "User",
+    "id_rule",
+    "text_rule",
 ]
+
+
+# The core's validation rules, published in /openapi.json. They are JSON Schema annotations only (pydantic
+# does not check them): the core checks values, so a broken rule is answered 400 on REST exactly as it is
+# INVALID_ARGUMENT on gRPC, and a value the schema admits is one the core accepts (tests/rest).
+def text_rule(max_len: int) -> dict[str, Any]:
+    return {"minLength": 1, "maxLength": max_len, "pattern": PATTERNS["text"]}
+
+
+def id_rule() -> dict[str, Any]:
+    return {"minimum": 1, "maximum": LIMITS["id_max"]}
+
+
+_ISBN_RULE: dict[str, Any] = {"pattern": PATTERNS["isbn"], "format": "isbn"}
+_EMAIL_RULE: dict[str, Any] = {
+    "minLength": 1,
+    "maxLength": LIMITS["email_max"],
+    "pattern": PATTERNS["email"],
+}
 
 
 class _Request(BaseModel):
@@ -37,31 +60,50 @@ class AddBookRequest(_Request):
     """AddBook body, and one line of a BulkAddBooks body."""
 
     isbn: str = Field(
-        description="ISBN-10 or ISBN-13; hyphens and spaces are allowed", examples=["9780262033848"]
+        description="ISBN-10 or ISBN-13 with a valid check digit (format `isbn`: the last character is the "
+        "ISBN check digit of the others); hyphens and spaces are allowed and dropped",
+        examples=["9780262033848"],
+        json_schema_extra=_ISBN_RULE,
     )
-    title: str = Field(examples=["Introduction to Algorithms"])
-    author: str = Field(examples=["Thomas H. Cormen"])
-    category: str = Field(examples=["size-100"])
-    year: int = Field(examples=[2009])
-    copies: int = Field(description="becomes both total and available copies", examples=[3])
+    title: str = Field(
+        examples=["Introduction to Algorithms"], json_schema_extra=text_rule(LIMITS["title_max"])
+    )
+    author: str = Field(examples=["Thomas H. Cormen"], json_schema_extra=text_rule(LIMITS["author_max"]))
+    category: str = Field(examples=["size-100"], json_schema_extra=text_rule(LIMITS["category_max"]))
+    year: int = Field(
+        examples=[2009], json_schema_extra={"minimum": LIMITS["year_min"], "maximum": LIMITS["year_max"]}
+    )
+    copies: int = Field(
+        description="becomes both total and available copies",
+        examples=[3],
+        json_schema_extra={"minimum": 0, "maximum": LIMITS["copies_max"]},
+    )
 
 
 class AddUserRequest(_Request):
-    name: str = Field(examples=["Ada Lovelace"])
-    email: str = Field(examples=["ada@example.org"])
+    name: str = Field(examples=["Ada Lovelace"], json_schema_extra=text_rule(LIMITS["name_max"]))
+    email: str = Field(examples=["ada@example.org"], json_schema_extra=_EMAIL_RULE)
 
 
 class CreateLoanRequest(_Request):
-    user_id: int
-    book_id: int
-    days: int = Field(default=DEFAULT_LOAN_DAYS, description="loan term in days")
+    user_id: int = Field(json_schema_extra=id_rule())
+    book_id: int = Field(json_schema_extra=id_rule())
+    days: int = Field(
+        default=DEFAULT_LOAN_DAYS,
+        description="loan term in days",
+        json_schema_extra={"minimum": LIMITS["loan_days_min"], "maximum": LIMITS["loan_days_max"]},
+    )
 
 
 class StatusUpdateRequest(_Request):
     """One line of an UpdateLoanStatus body."""
 
-    loan_id: int
-    status: str = Field(description="OVERDUE, LOST or RETURNED", examples=["LOST"])
+    loan_id: int = Field(json_schema_extra=id_rule())
+    status: str = Field(
+        description="the status to set (ACTIVE is set only by CreateLoan)",
+        examples=["LOST"],
+        json_schema_extra={"enum": list(SETTABLE_STATUSES)},
+    )
 
 
 # Response models are never used at run time (responses are encoded by `targets.rest.wire`); they describe

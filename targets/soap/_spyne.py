@@ -32,6 +32,7 @@ with warnings.catch_warnings():
 
 from targets.core import (
     DEFAULT_LOAN_DAYS,
+    LIMITS,
     BulkAddResult,
     ErrorKind,
     LibraryError,
@@ -68,6 +69,52 @@ _LONG: Final = _required(Long)
 _INT: Final = _required(Integer32)
 _TEXT: Final = _required(Unicode)
 _TIME: Final = _required(DateTime)
+
+# ---- request types with the core's validation rules as XSD facets --------------------------------------
+# The same rules as targets.core.validation.PATTERNS, in XML Schema's regex dialect (anchored; spyne also
+# compiles each pattern with Python's `re`, so category escapes are out and the characters are listed):
+# non-empty, not only whitespace, no control characters. Of the control characters (Cc) XML 1.0 can carry
+# only tab, LF, CR and U+007F-U+009F; Python's whitespace is those plus category Z, listed in `_Z`. The
+# schema validator enforces the facets; a value that breaks one gets the core's fault for a broken rule,
+# Client.InvalidArgument (`HardenedSoap11._check_schema`), so the error table holds whoever checks first.
+_CC: Final = "\t\n\r\x7f-\x9f"
+_Z: Final = " \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+XSD_PATTERNS: Final = {
+    "text": f"[^{_CC}]*[^{_CC}{_Z}][^{_CC}]*",
+    "email": f"[^@{_CC}{_Z}]{{1,64}}@[^@.{_CC}{_Z}]+(\\.[^@.{_CC}{_Z}]+)+",
+    "isbn": r"[\- ]*([0-9][\- ]*){9}([0-9Xx]|([0-9][\- ]*){3}[0-9])[\- ]*",
+}
+
+
+def _named(base: Any, name: str, **facets: Any) -> Any:
+    return base.customize(type_name=name, __namespace__=TNS, min_occurs=1, nillable=False, **facets)
+
+
+def _text(name: str, max_len: int) -> Any:
+    return _named(Unicode, name, min_len=1, max_len=max_len, pattern=XSD_PATTERNS["text"])
+
+
+# ISBN-10 or ISBN-13 once hyphens and spaces are dropped; the check digit is the core's to check.
+_ID: Final = _named(Long, "Id", ge=1)
+_ISBN: Final = _named(Unicode, "Isbn", pattern=XSD_PATTERNS["isbn"])
+_TITLE: Final = _text("Title", LIMITS["title_max"])
+_AUTHOR: Final = _text("Author", LIMITS["author_max"])
+_CATEGORY: Final = _text("Category", LIMITS["category_max"])
+_NAME: Final = _text("Name", LIMITS["name_max"])
+_EMAIL: Final = _named(
+    Unicode, "Email", min_len=1, max_len=LIMITS["email_max"], pattern=XSD_PATTERNS["email"]
+)
+_YEAR: Final = _named(Integer32, "Year", ge=LIMITS["year_min"], le=LIMITS["year_max"])
+_COPIES: Final = _named(Integer32, "Copies", ge=0, le=LIMITS["copies_max"])
+# Optional: DEFAULT_LOAN_DAYS when absent or nil.
+_LOAN_DAYS: Final = Integer32.customize(
+    type_name="LoanDays",
+    __namespace__=TNS,
+    min_occurs=0,
+    nillable=True,
+    ge=LIMITS["loan_days_min"],
+    le=LIMITS["loan_days_max"],
+)
 
 LoanStatusType: Final = Enum("ACTIVE", "RETURNED", "OVERDUE", "LOST", type_name="LoanStatus").customize(
     __namespace__=TNS, min_occurs=1, nillable=False
@@ -113,6 +160,9 @@ class LoanType(ComplexModel):
 class NewBookType(ComplexModel):
     __namespace__ = TNS
     __type_name__ = "NewBook"
+    # Items of the batch operations carry no facets: the service checks them in order, as on a gRPC stream,
+    # so that the first failing item decides the fault (an invalid item #5 must not win over a duplicate
+    # #2). The rules are AddBook's; wsdl/README.md says so.
     _type_info = (
         ("isbn", _TEXT),
         ("title", _TEXT),
@@ -126,8 +176,8 @@ class NewBookType(ComplexModel):
 class LoanStatusUpdateType(ComplexModel):
     __namespace__ = TNS
     __type_name__ = "LoanStatusUpdate"
-    # status is a plain string, not the LoanStatus enumeration: an unknown value must reach the core and come
-    # back as InvalidArgument, exactly as on gRPC and REST, not as a schema error.
+    # No facets, as for NewBook: updates are applied in order and the first failing one ends the call, so an
+    # unknown status must reach the core at its place in the list, not fail the whole document up front.
     _type_info = (("loan_id", _LONG), ("status", _TEXT))
 
 
@@ -184,45 +234,39 @@ class LibraryServiceBase(ServiceBase):
                 log.exception("unexpected error in %s", ctx.method_request_string)
                 raise Fault(FAULT_CODES[ErrorKind.INTERNAL], "internal server error") from exc
 
-    @rpc(_TEXT, _TEXT, _TEXT, _TEXT, _INT, _INT, _returns=_BOOK_OUT, _out_variable_name="book")
+    @rpc(_ISBN, _TITLE, _AUTHOR, _CATEGORY, _YEAR, _COPIES, _returns=_BOOK_OUT, _out_variable_name="book")
     def AddBook(ctx: Any, isbn: str, title: str, author: str, category: str, year: int, copies: int) -> Book:
         return _core(ctx).add_book(NewBook(isbn, title, author, category, year, copies))
 
-    @rpc(_LONG, _returns=_BOOK_OUT, _out_variable_name="book")
+    @rpc(_ID, _returns=_BOOK_OUT, _out_variable_name="book")
     def GetBook(ctx: Any, id: int) -> Book:
         return _core(ctx).get_book(id)
 
-    @rpc(_LONG)
+    @rpc(_ID)
     def DeleteBook(ctx: Any, id: int) -> None:
         _core(ctx).delete_book(id)
 
-    @rpc(_TEXT, _TEXT, _returns=_USER_OUT, _out_variable_name="user")
+    @rpc(_NAME, _EMAIL, _returns=_USER_OUT, _out_variable_name="user")
     def AddUser(ctx: Any, name: str, email: str) -> User:
         return _core(ctx).add_user(NewUser(name, email))
 
-    @rpc(_LONG, _returns=_USER_OUT, _out_variable_name="user")
+    @rpc(_ID, _returns=_USER_OUT, _out_variable_name="user")
     def GetUser(ctx: Any, id: int) -> User:
         return _core(ctx).get_user(id)
 
-    @rpc(
-        _LONG,
-        _LONG,
-        Integer32.customize(min_occurs=0, nillable=True),
-        _returns=_LOAN_OUT,
-        _out_variable_name="loan",
-    )
+    @rpc(_ID, _ID, _LOAN_DAYS, _returns=_LOAN_OUT, _out_variable_name="loan")
     def CreateLoan(ctx: Any, user_id: int, book_id: int, days: int | None) -> Loan:
         return _core(ctx).create_loan(user_id, book_id, DEFAULT_LOAN_DAYS if days is None else days)
 
-    @rpc(_LONG, _returns=_LOAN_OUT, _out_variable_name="loan")
+    @rpc(_ID, _returns=_LOAN_OUT, _out_variable_name="loan")
     def ReturnLoan(ctx: Any, id: int) -> Loan:
         return _core(ctx).return_loan(id)
 
-    @rpc(_LONG, _returns=_LOAN_OUT, _out_variable_name="loan")
+    @rpc(_ID, _returns=_LOAN_OUT, _out_variable_name="loan")
     def GetLoan(ctx: Any, id: int) -> Loan:
         return _core(ctx).get_loan(id)
 
-    @rpc(_TEXT, _returns=_BOOKS_OUT, _out_variable_name="book")
+    @rpc(_CATEGORY, _returns=_BOOKS_OUT, _out_variable_name="book")
     def ListBooksByCategory(ctx: Any, category: str) -> list[Book]:
         return _core(ctx).list_books_by_category(category)
 
@@ -251,6 +295,11 @@ _XSI: Final = f"{{{NS_XSI}}}"
 _UTF8: Final = frozenset({"utf-8", "utf8"})
 # The SOAP 1.2 media type; SOAP 1.1 over HTTP is text/xml.
 _SOAP12_MEDIA_TYPE: Final = "application/soap+xml"
+# libxml2's error types for a value outside a facet of its simple type (a broken rule, not a wrong shape).
+_FACET_ERRORS: Final = frozenset(
+    f"SCHEMAV_CVC_{facet}_VALID"
+    for facet in ("MINLENGTH", "MAXLENGTH", "PATTERN", "MININCLUSIVE", "MAXINCLUSIVE", "ENUMERATION")
+)
 # Item elements per schema validation call (see `HardenedSoap11._validate_bounded`).
 _VALIDATION_SLICE: Final = 256
 _PARSER_OPTIONS: Final = {
@@ -349,11 +398,47 @@ class HardenedSoap11(Soap11):
         for start in range(0, len(payload), _VALIDATION_SLICE):
             part = etree.Element(payload.tag, payload.attrib, nsmap=payload.nsmap)
             part.extend(copy.deepcopy(item) for item in payload[start : start + _VALIDATION_SLICE])
-            self._check_schema(part)
+            self._check_schema(part, first_item=start)
 
-    def _check_schema(self, element: Any) -> None:
-        if not self.validation_schema.validate(element):
-            raise SchemaValidationError(str(self.validation_schema.error_log.last_error))
+    def _check_schema(self, element: Any, first_item: int = 0) -> None:
+        if self.validation_schema.validate(element):
+            return
+        first = next(iter(self.validation_schema.error_log))
+        if first.type_name in _FACET_ERRORS:
+            # A value that breaks a rule of the contract (a length, range, pattern or enumeration facet) is
+            # an invalid argument, as when the core finds it: the same fault on every path.
+            reason = first.message.partition("]")[2].strip() or first.message
+            where = _location(element, first.path, first_item)
+            raise Fault(FAULT_CODES[ErrorKind.INVALID_ARGUMENT], f"{where}: {reason}")
+        raise SchemaValidationError(str(self.validation_schema.error_log.last_error))
+
+
+def _location(root: Any, path: str, first_item: int) -> str:
+    """`title`, or `books #3: copies` for a field of a repeated item (numbered from 0, as the core does).
+
+    libxml2 gives the node as a path of steps like `l:books[2]` from the validated element (the first step);
+    the prefixes are the request's own, so the steps are matched by local name and position, not evaluated.
+    """
+    node = root
+    for step in path.strip("/").split("/")[1:]:
+        name, _, index = step.partition("[")
+        local = name.rpartition(":")[2]
+        same = [child for child in node if local == "*" or etree.QName(child).localname == local]
+        position = int(index.rstrip("]")) - 1 if index else 0
+        if not 0 <= position < len(same):
+            return "value"
+        node = same[position]
+    parts: list[str] = []
+    while node is not None and node is not root:
+        parent = node.getparent()
+        name = etree.QName(node).localname
+        if parent is root:
+            items = [child for child in root if child.tag == node.tag]
+            if len(items) > 1 or first_item:
+                name = f"{name} #{first_item + items.index(node)}"
+        parts.append(name)
+        node = parent
+    return ": ".join(reversed(parts)) if node is root and parts else "value"
 
 
 # ---- application -------------------------------------------------------------------------------------

@@ -46,10 +46,22 @@ def render_wsdl(address: str = PLACEHOLDER_ADDRESS) -> bytes:
 
     served = interface_document(build_wsgi_app(None, max_body_bytes=0), address)
     root = etree.fromstring(served, etree.XMLParser(remove_blank_text=True, resolve_entities=False))
+    for schema in root.iter(f"{{{_XSD}}}schema"):
+        _sort_declarations(schema)
     root.addprevious(etree.Comment(_HEADER))
-    return bytes(
-        etree.tostring(root.getroottree(), pretty_print=True, xml_declaration=True, encoding="UTF-8")
-    )
+    # Every non-ASCII character as a character reference, and DEL too (it only occurs in attribute values):
+    # the pattern facets hold control characters and Unicode spaces, which would be invisible in the file.
+    # ASCII is valid UTF-8, so the declaration holds.
+    body = etree.tostring(root.getroottree(), pretty_print=True, encoding="ASCII", xml_declaration=False)
+    return b"<?xml version='1.0' encoding='UTF-8'?>\n" + bytes(body).replace(b"\x7f", b"&#127;")
+
+
+def _sort_declarations(schema: etree._Element) -> None:
+    """Top-level schema declarations in a stable order (spyne emits named simple types in set order, which
+    changes from one process to the next); imports stay first, as XML Schema requires."""
+    _FIRST = (f"{{{_XSD}}}import", f"{{{_XSD}}}include")
+    children = sorted(schema, key=lambda e: (e.tag not in _FIRST, str(e.tag), e.get("name", "")))
+    schema[:] = children
 
 
 def normalise_wsdl(document: bytes) -> str:

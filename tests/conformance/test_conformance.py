@@ -1,5 +1,8 @@
 """Every case of the table, against every protocol's real target process, compared with the in-process core.
 
+The table is `bench.verify.cases` (what `bench verify` runs against any implementation); here it runs with
+pytest's reporting against the built-in targets, the Node.js and Go ones included.
+
 Proves: identical domain records on all three protocols for the same seeded data, every operation works,
 every error kind maps to the protocol-native error (docs/ARCHITECTURE.md), and streams deliver the same items
 in the same order as the batch equivalents (gRPC streams vs SOAP arrays vs REST NDJSON are all compared with
@@ -18,31 +21,12 @@ import pytest
 from bench.clients import LibraryClient, RemoteError, make_client
 from bench.clients.local_client import LocalClient
 from bench.load.processes import TargetProcess, start_target
+from bench.verify.cases import CASES, CLOCK, DATASET, NATIVE_ERRORS, Case, Ctx
 from targets.core import OPERATIONS, ErrorKind, build_service, parse_clock
-from tests.conformance.cases import CASES, CLOCK, DATASET, Case, Ctx
 
-# docs/ARCHITECTURE.md error table: the native form each client reports in RemoteError.native.
-NATIVE = {
-    "grpc": {
-        ErrorKind.NOT_FOUND: r"NOT_FOUND",
-        ErrorKind.INVALID_ARGUMENT: r"INVALID_ARGUMENT",
-        ErrorKind.ALREADY_EXISTS: r"ALREADY_EXISTS",
-        ErrorKind.FAILED_PRECONDITION: r"FAILED_PRECONDITION",
-    },
-    "rest": {
-        ErrorKind.NOT_FOUND: r"404 NotFound",
-        ErrorKind.INVALID_ARGUMENT: r"(400|422) InvalidArgument",
-        ErrorKind.ALREADY_EXISTS: r"409 AlreadyExists",
-        ErrorKind.FAILED_PRECONDITION: r"409 FailedPrecondition",
-    },
-    "soap": {
-        ErrorKind.NOT_FOUND: r"(\w+:)?Client\.NotFound",
-        ErrorKind.INVALID_ARGUMENT: r"(\w+:)?Client\.InvalidArgument",
-        ErrorKind.ALREADY_EXISTS: r"(\w+:)?Client\.AlreadyExists",
-        ErrorKind.FAILED_PRECONDITION: r"(\w+:)?Client\.FailedPrecondition",
-    },
-}
-CLIENTS = ["grpc", "rest", "rest-lean", "soap", "soap-lean"]
+NATIVE = NATIVE_ERRORS
+# client kind, or client kind @ implementation (the Node.js and Go targets serve gRPC)
+CLIENTS = ["grpc", "rest", "rest-lean", "soap", "soap-lean", "grpc@node", "grpc@go"]
 
 
 @dataclass
@@ -58,9 +42,9 @@ class Session:
 
 @pytest.fixture(scope="module", params=CLIENTS)
 def session(request: pytest.FixtureRequest) -> Iterator[Session]:
-    kind: str = request.param
+    kind, _, impl = str(request.param).partition("@")
     protocol = kind.split("-")[0]
-    target: TargetProcess = start_target(protocol, dataset=DATASET, clock=CLOCK)
+    target: TargetProcess = start_target(protocol, dataset=DATASET, clock=CLOCK, impl=impl or "python")
     client = make_client(kind, target.address)
     reference = LocalClient(build_service(DATASET, clock=parse_clock(CLOCK)))
     try:

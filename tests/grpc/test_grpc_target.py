@@ -10,7 +10,9 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import descriptor_pool, message_factory
+from google.protobuf.descriptor_pb2 import FileDescriptorProto
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from bench.clients.grpc_client import GrpcClient
@@ -71,6 +73,29 @@ def test_generic_client_discovers_and_calls_through_reflection(start: Start) -> 
         stream_method = service.methods_by_name["ListBooksByCategory"]
         assert stream_method.server_streaming and not stream_method.client_streaming
         assert service.methods_by_name["UpdateLoanStatus"].client_streaming
+
+
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+def test_reflection_answers_as_v1_and_v1alpha(start: Start, version: str) -> None:
+    """Generic clients ask for grpc.reflection.v1 first; older ones for v1alpha (the messages are the same
+    fields and numbers under another package, so the v1alpha classes encode a v1 request byte for byte)."""
+    target = start("grpc")
+    name = f"grpc.reflection.{version}.ServerReflection"
+    with grpc.insecure_channel(target.address) as channel:
+        call = channel.stream_stream(
+            f"/{name}/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        requests = [
+            reflection_pb2.ServerReflectionRequest(list_services=""),
+            reflection_pb2.ServerReflectionRequest(file_containing_symbol="library.v1.Library"),
+        ]
+        listed, symbol = list(call(iter(requests), timeout=5))
+    services = {s.name for s in listed.list_services_response.service}
+    assert {"library.v1.Library", "grpc.health.v1.Health", name} <= services
+    files = [FileDescriptorProto.FromString(b) for b in symbol.file_descriptor_response.file_descriptor_proto]
+    assert any(f.package == "library.v1" and f.service[0].name == "Library" for f in files)
 
 
 @pytest.mark.parametrize(

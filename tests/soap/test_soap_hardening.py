@@ -126,6 +126,7 @@ CASES = {
         envelope("<l:BulkAddBooks><l:books><l:isbn>9780306406157</l:isbn></l:books></l:BulkAddBooks>"),
         "soap11env:Client.SchemaValidationError",
     ),
+    # A broken rule is InvalidArgument whether an XSD facet (maxLength, minInclusive) catches it ...
     "over-long-string": (
         envelope(
             f"<l:AddUser><l:name>{'n' * 100_000}</l:name><l:email>long@example.org</l:email></l:AddUser>"
@@ -133,6 +134,14 @@ CASES = {
         "soap11env:Client.InvalidArgument",
     ),
     "negative-id": (envelope("<l:GetBook><l:id>-5</l:id></l:GetBook>"), "soap11env:Client.InvalidArgument"),
+    # ... or the core, for the one rule no facet can state: the ISBN check digit.
+    "isbn-check-digit": (
+        envelope(
+            "<l:AddBook><l:isbn>9780306406158</l:isbn><l:title>t</l:title><l:author>a</l:author>"
+            "<l:category>c</l:category><l:year>2000</l:year><l:copies>1</l:copies></l:AddBook>"
+        ),
+        "soap11env:Client.InvalidArgument",
+    ),
 }
 
 

@@ -119,7 +119,8 @@ def test_add_book_duplicate_and_invalid(service: Any) -> None:
     assert fault(service.AddBook, **fields).code == "soap11env:Client.AlreadyExists"
     too_long = fault(service.AddBook, **new_book_fields(title="T" * 301))
     assert too_long.code == "soap11env:Client.InvalidArgument"
-    assert too_long.message == "title is 301 characters long; the limit is 300"
+    # the schema's maxLength facet caught it before the core (the same fault either way)
+    assert too_long.message.startswith("title: ") and "'300'" in too_long.message
     assert fault(service.AddBook, **new_book_fields(isbn="123")).code == "soap11env:Client.InvalidArgument"
     assert fault(service.AddBook, **new_book_fields(year=999)).code == "soap11env:Client.InvalidArgument"
 

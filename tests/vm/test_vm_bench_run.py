@@ -29,9 +29,9 @@ def qemu_processes() -> list[str]:
 def test_a_tiny_cell_runs_inside_a_guest_and_is_labelled_emulated(tmp_path: Path) -> None:
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "bench.cli", "run", "--profiles", "seabios-pinned", "--clients", "grpc",
-         "--scenarios", "getbook", "--repeats", "1", "--vm-repeats", "1", "--seed", "3", "--no-report",
-         "--results-dir", str(tmp_path)],
+        [sys.executable, "-m", "bench.cli", "run", "--engine", "python", "--profiles", "seabios-pinned",
+         "--clients", "grpc", "--scenarios", "getbook", "--python-repeats", "1", "--vm-repeats", "1",
+         "--seed", "3", "--no-report", "--results-dir", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     elapsed = time.monotonic() - started
@@ -40,8 +40,8 @@ def test_a_tiny_cell_runs_inside_a_guest_and_is_labelled_emulated(tmp_path: Path
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     finals = [json.loads(line) for line in (run / "cells.jsonl").read_text().splitlines()]
     by_id = {c["cell_id"]: c for c in finals if c["final"]}
-    assert by_id["grpc-getbook-seabios-pinned-r1"]["status"] == "ok", by_id
-    assert by_id["grpc-getbook-local-r1"]["status"] == "ok", "the local profile runs beside the guest"
+    assert by_id["grpc-python-getbook-seabios-pinned-r1"]["status"] == "ok", by_id
+    assert by_id["grpc-python-getbook-local-r1"]["status"] == "ok", "the local profile runs beside the guest"
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["accel"]["seabios-pinned"]["accel"] in {"tcg", "kvm"}
     guest_records = list((run / "guests").glob("seabios-pinned-*.json"))
@@ -60,9 +60,9 @@ def test_ctrl_c_while_a_guest_runs_leaves_no_domain_or_qemu(tmp_path: Path) -> N
     import signal
 
     runner = subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", "run", "--profiles", "seabios-pinned", "--clients", "grpc",
-         "--scenarios", "getbook", "--repeats", "1", "--vm-repeats", "1", "--seed", "3", "--no-report",
-         "--results-dir", str(tmp_path)],
+        [sys.executable, "-m", "bench.cli", "run", "--engine", "python", "--profiles", "seabios-pinned",
+         "--clients", "grpc", "--scenarios", "getbook", "--python-repeats", "1", "--vm-repeats", "1",
+         "--seed", "3", "--no-report", "--results-dir", str(tmp_path)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

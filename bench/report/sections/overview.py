@@ -73,6 +73,25 @@ def _duration(manifest: dict[str, Any]) -> str:
     return "–"
 
 
+def _implementations(data: RunData) -> str:
+    """Each arm that is not the Python reference: its implementation, how it was verified, and what the
+    harness could not control (recorded by `bench run`; runs made before it have no such record)."""
+    recorded = data.options.get("implementations")
+    if not isinstance(recorded, dict):
+        return "python (every arm)"
+    parts = []
+    for arm, info in recorded.items():
+        if not isinstance(info, dict) or info.get("impl", "python") == "python":
+            continue
+        where = f" at {info['address']}" if info.get("address") else ""
+        text = f"{arm}: {info.get('impl')}{where}, verified by {info.get('verified', 'nothing recorded')}"
+        uncontrolled = info.get("uncontrolled") or []
+        if uncontrolled:
+            text += "; not controlled by the harness: " + "; ".join(str(u) for u in uncontrolled)
+        parts.append(text)
+    return " · ".join(["python for every other arm", *parts]) if parts else "python (every arm)"
+
+
 def skipped_profiles(data: RunData) -> list[tuple[str, str]]:
     """(profile, reason) for guest blocks that never started (skipped profile, no libvirt, ...)."""
     return [(g.profile, g.error) for g in data.guests if g.error]
@@ -149,6 +168,7 @@ def header(data: RunData) -> Html:
             f"protobuf {m.get('protobuf_backend', '?')}",
         ),
         *_engines(data),
+        ("Implementations", _implementations(data)),
         ("Profiles", ", ".join(data.profiles) or "none"),
         ("Repetitions", _repetitions(data)),
         ("Placement", _placement(data)),

@@ -1,25 +1,57 @@
-"""The conformance table: one row per case, run in order against every protocol and the in-process core.
+"""The conformance table: one row per case, run in order against a target and the in-process core.
 
 A case is an operation call (through the `LibraryClient` interface), the expected outcome (success or a
 domain error kind) and, where useful, an explicit property of the result. Results must also be *identical*
-to what the in-process reference returns for the same sequence, so every protocol returns the same records.
-Cases may name their result (`save=`) for later cases: ids are deterministic, so every protocol sees the
-same ids, but naming them keeps the table readable.
+to what the in-process reference returns for the same sequence, so every implementation returns the same
+records. Cases may name their result (`save=`) for later cases: ids are deterministic, so every target sees
+the same ids, but naming them keeps the table readable.
+
+What a target must offer to pass (README "Verifying an implementation"): a fresh start (the cases change its
+state), the seeded dataset `DATASET` with seed `SEED` (`bench verify --print-dataset` writes its records as
+JSON), and the fixed clock `NOW` for the cases marked `clock`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.clients._base import LibraryClient
 from targets.core import ErrorKind, LoanStatus, NewBook, NewUser, StatusUpdate, isbn13
 
+__all__ = ["CASES", "CLOCK", "DATASET", "NATIVE_ERRORS", "NOW", "SEED", "Case", "Ctx"]
+
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 CLOCK = "fixed:" + NOW.isoformat()
 DATASET = "tiny"  # size-1: book 1; size-10: books 2..11; users 1..5; loans 1..8 (6 overdue, 3 and 8 returned)
+SEED = 42
+
+# Operations whose results depend on the clock (loan instants, overdue status).
+_CLOCKED = frozenset({"CreateLoan", "GetLoan", "ReturnLoan", "GetOverdueLoans", "UpdateLoanStatus"})
+
+# docs/ARCHITECTURE.md error table: the native form each protocol's client reports in RemoteError.native.
+NATIVE_ERRORS: dict[str, dict[ErrorKind, str]] = {
+    "grpc": {
+        ErrorKind.NOT_FOUND: r"NOT_FOUND",
+        ErrorKind.INVALID_ARGUMENT: r"INVALID_ARGUMENT",
+        ErrorKind.ALREADY_EXISTS: r"ALREADY_EXISTS",
+        ErrorKind.FAILED_PRECONDITION: r"FAILED_PRECONDITION",
+    },
+    "rest": {
+        ErrorKind.NOT_FOUND: r"404 NotFound",
+        ErrorKind.INVALID_ARGUMENT: r"(400|422) InvalidArgument",
+        ErrorKind.ALREADY_EXISTS: r"409 AlreadyExists",
+        ErrorKind.FAILED_PRECONDITION: r"409 FailedPrecondition",
+    },
+    "soap": {
+        ErrorKind.NOT_FOUND: r"(\w+:)?Client\.NotFound",
+        ErrorKind.INVALID_ARGUMENT: r"(\w+:)?Client\.InvalidArgument",
+        ErrorKind.ALREADY_EXISTS: r"(\w+:)?Client\.AlreadyExists",
+        ErrorKind.FAILED_PRECONDITION: r"(\w+:)?Client\.FailedPrecondition",
+    },
+}
 
 Ctx = dict[str, Any]
 Call = Callable[[LibraryClient, Ctx], Any]
@@ -33,6 +65,13 @@ class Case:
     error: ErrorKind | None = None
     check: Callable[[Any, Ctx], bool] | None = None
     save: str | None = None
+    needs: frozenset[str] = field(default=frozenset())
+
+    def __post_init__(self) -> None:
+        # Every case reads or writes records of the seeded dataset (ids, categories, counts follow from it);
+        # cases of the clocked operations also need the fixed clock.
+        needs = {"dataset"} | ({"clock"} if self.operation in _CLOCKED else set())
+        object.__setattr__(self, "needs", frozenset(needs | set(self.needs)))
 
     def __str__(self) -> str:
         return self.name

@@ -1,0 +1,44 @@
+"""The Go implementation of the Library gRPC service (targets/go/*.go), started in place.
+
+Built offline from Debian's Go toolchain and packaged grpc-go/protobuf-go by targets/go/build.sh (`make
+deps`). As for the Node one, `bench serve grpc --impl go` seeds the dataset with the one core, writes it as a
+`library-dataset/1` document and replaces this process with the server binary (same pid, pinning, READY
+line, death signal); the binary deletes the document once it has read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import NoReturn
+
+from targets.core import LibraryService
+from targets.core.dataset import dataset_document
+
+__all__ = ["BINARY", "GoUnavailable", "exec_go_server"]
+
+BINARY = Path(__file__).resolve().parent / "bin" / "library-grpc-go"
+
+
+class GoUnavailable(RuntimeError):
+    """The server binary has not been built (`make deps` runs targets/go/build.sh)."""
+
+
+def exec_go_server(
+    service: LibraryService, *, name: str, seed: int, clock: str, host: str, port: int
+) -> NoReturn:
+    """Hand over to the Go server with the service's records; returns only by raising."""
+    if not os.access(BINARY, os.X_OK):
+        raise GoUnavailable(f"{BINARY} is not built: run `make deps` (targets/go/build.sh)")
+    fd, path = tempfile.mkstemp(prefix="library-dataset-", suffix=".json")
+    with os.fdopen(fd, "w") as file:
+        json.dump(dataset_document(service, name=name, seed=seed), file)
+    argv = [str(BINARY), "--host", host, "--port", str(port), "--clock", clock]
+    argv += ["--dataset-file", path, "--delete-dataset-file"]
+    try:
+        os.execv(BINARY, argv)
+    except OSError:
+        os.unlink(path)
+        raise

@@ -1,0 +1,54 @@
+"""The Node.js implementation of the Library gRPC service (targets/node/server.js), started in place.
+
+`bench serve grpc --impl node` seeds the dataset with the one core (so both implementations hold the same
+records), writes it as a `library-dataset/1` document, and replaces this process with `node server.js`:
+the pid, the CPU pinning, the READY line and the death signal (targets.lifetime) stay those of the process
+the harness started. server.js deletes the document once it has read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import NoReturn
+
+from targets.core import LibraryService
+from targets.core.dataset import dataset_document
+
+__all__ = ["NODE_DIR", "NodeUnavailable", "exec_node_server"]
+
+NODE_DIR = Path(__file__).resolve().parent
+SERVER = NODE_DIR / "server.js"
+
+
+class NodeUnavailable(RuntimeError):
+    """node is not installed, or the package's dependencies are not (`npm ci` has not run)."""
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise NodeUnavailable("node is not installed (Debian: apt-get install nodejs; then make deps)")
+    if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        raise NodeUnavailable(f"the Node dependencies are missing: run `make deps` (npm ci in {NODE_DIR})")
+    return node
+
+
+def exec_node_server(
+    service: LibraryService, *, name: str, seed: int, clock: str, host: str, port: int
+) -> NoReturn:
+    """Hand over to node with the service's records; returns only by raising NodeUnavailable or OSError."""
+    node = _node()
+    fd, path = tempfile.mkstemp(prefix="library-dataset-", suffix=".json")
+    with os.fdopen(fd, "w") as file:
+        json.dump(dataset_document(service, name=name, seed=seed), file)
+    argv = [node, str(SERVER), "--host", host, "--port", str(port), "--clock", clock]
+    argv += ["--dataset-file", path, "--delete-dataset-file"]
+    try:
+        os.execv(node, argv)
+    except OSError:
+        os.unlink(path)
+        raise
