@@ -35,6 +35,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-level", default="WARNING", help="server log level on stderr (default: WARNING)"
     )
     parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve per-operation call and error counters in Prometheus text format on this port (0: a free "
+        "one); the READY line then ends with metrics=<host>:<port>",
+    )
+    parser.add_argument(
+        "--inject-delay",
+        type=float,
+        default=0.0,
+        metavar="MICROSECONDS",
+        help="make every call this much slower (CPU busy-wait): a deliberately slowed target for tests and "
+        "demonstrations (default: 0)",
+    )
+    parser.add_argument(
         "--impl",
         default="python",
         choices=list(IMPLEMENTATIONS),
@@ -48,8 +64,12 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
     )
-    if not 0 <= args.port <= 65535:
-        print(f"bench serve: --port {args.port} is not a TCP port (0..65535)", file=sys.stderr)
+    for option, port in (("--port", args.port), ("--metrics-port", args.metrics_port)):
+        if port is not None and not 0 <= port <= 65535:
+            print(f"bench serve: {option} {port} is not a TCP port (0..65535)", file=sys.stderr)
+            return 2
+    if args.inject_delay < 0:
+        print(f"bench serve: --inject-delay {args.inject_delay} must not be negative", file=sys.stderr)
         return 2
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.host.startswith("127."):
         log.warning(
@@ -76,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
     service = build_service(args.dataset, clock=clock, seed=args.seed)
     if args.impl in ("node", "go"):
         return _hand_over(args, service)
+    if args.metrics_port is not None or args.inject_delay:
+        # The Python targets' counters and injected delay live on main (targets.core.calls, targets.metrics);
+        # this branch passes the options on to the other implementations only.
+        log.warning("--metrics-port and --inject-delay apply to --impl node|go on this branch; ignored")
     serve = server_for(args.protocol)
 
     def on_ready(port: int) -> None:
@@ -97,6 +121,8 @@ def _hand_over(args: argparse.Namespace, service: LibraryService) -> int:
         "clock": args.clock,
         "host": args.host,
         "port": args.port,
+        "metrics_port": args.metrics_port,
+        "inject_delay_us": args.inject_delay,
     }
     try:
         if args.impl == "node":

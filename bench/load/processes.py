@@ -35,6 +35,12 @@ class TargetProcess:
     ready_line: str = ""
     ready_after_s: float = 0.0
     stdout_after_ready: bytes = b""  # anything printed after READY (collected when the process stops)
+    extras: dict[str, str] = field(default_factory=dict)  # key=value tokens after the address, e.g. metrics
+
+    @property
+    def metrics_address(self) -> str | None:
+        """host:port of the target's call counters (`--metrics-port`), or None when it does not serve them."""
+        return self.extras.get("metrics")
 
     @property
     def address(self) -> str:
@@ -95,17 +101,27 @@ def start_target(
     cpu: int | None = None,
     ready_timeout_s: float = 20.0,
     stderr_path: Path | None = None,
+    metrics: bool = False,
+    inject_delay_us: float = 0.0,
     extra_args: list[str] | None = None,
     impl: str = "python",
 ) -> TargetProcess:
     """Start one target on loopback and return when it has printed `READY <protocol> <host>:<port>`;
-    `impl` chooses the implementation (targets.serve.IMPLEMENTATIONS)."""
+    `impl` chooses the implementation (targets.serve.IMPLEMENTATIONS).
+
+    `metrics`: serve the call counters on a free side port (`TargetProcess.metrics_address`);
+    `inject_delay_us`: a deliberately slowed target (every call busy-waits that long).
+    """
     argv = [sys.executable, "-m", "targets", "serve", protocol, "--host", host, "--port", str(port)]
     argv += ["--dataset", dataset, "--clock", clock, "--seed", str(seed)]
     if impl != "python":
         argv += ["--impl", impl]
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
+    if metrics:
+        argv += ["--metrics-port", "0"]
+    if inject_delay_us:
+        argv += ["--inject-delay", str(inject_delay_us)]
     argv += extra_args or []
     return start_ready_process(argv, name=protocol, ready_timeout_s=ready_timeout_s, stderr_path=stderr_path)
 
@@ -113,8 +129,8 @@ def start_target(
 def start_ready_process(
     argv: list[str], *, name: str, ready_timeout_s: float = 20.0, stderr_path: Path | None = None
 ) -> TargetProcess:
-    """Start any server that prints `READY <name> <host>:<port>` when it accepts connections (targets, the
-    bare reference stacks); the child ends with this process (targets.lifetime)."""
+    """Start any server that prints `READY <name> <host>:<port> [key=value ...]` when it accepts
+    connections (targets, the bare reference stacks); the child ends with this process (targets.lifetime)."""
     stderr_is_temp = stderr_path is None
     if stderr_path is None:
         # A file, not a pipe: nobody reads the pipe during a run, and a full pipe would stall the server.
@@ -133,8 +149,9 @@ def start_ready_process(
     try:
         line, rest = _read_ready_line(process, ready_timeout_s, stderr_path, " ".join(argv))
         parts = line.split()
-        if len(parts) != 3 or parts[0] != "READY" or parts[1] != name:
-            raise TargetStartError(f"{name} printed {line!r} instead of 'READY {name} host:port'")
+        extras = dict(token.split("=", 1) for token in parts[3:] if "=" in token)
+        if len(parts) < 3 or parts[0] != "READY" or parts[1] != name or len(extras) != len(parts) - 3:
+            raise TargetStartError(f"{name} printed {line!r} instead of 'READY {name} host:port [key=value]'")
     except BaseException:
         process.kill()
         process.wait()
@@ -153,6 +170,7 @@ def start_ready_process(
         ready_line=line,
         ready_after_s=time.monotonic() - started,
         stdout_after_ready=rest,
+        extras=extras,
     )
 
 
