@@ -96,10 +96,6 @@ def run(args: argparse.Namespace) -> int:
     service = build_service(args.dataset, clock=clock, seed=args.seed)
     if args.impl in ("node", "go"):
         return _hand_over(args, service)
-    if args.metrics_port is not None or args.inject_delay:
-        # The Python targets' counters and injected delay live on main (targets.core.calls, targets.metrics);
-        # this branch passes the options on to the other implementations only.
-        log.warning("--metrics-port and --inject-delay apply to --impl node|go on this branch; ignored")
     serve = server_for(args.protocol)
 
     def on_ready(port: int) -> None:

@@ -106,9 +106,9 @@ def start_target(
     extra_args: list[str] | None = None,
     impl: str = "python",
 ) -> TargetProcess:
-    """Start one target on loopback and return when it has printed `READY <protocol> <host>:<port>`;
-    `impl` chooses the implementation (targets.serve.IMPLEMENTATIONS).
+    """Start one target on loopback and return when it has printed `READY <protocol> <host>:<port>`.
 
+    `impl`: the implementation (targets.implementations.IMPLEMENTATIONS: python, node, go);
     `metrics`: serve the call counters on a free side port (`TargetProcess.metrics_address`);
     `inject_delay_us`: a deliberately slowed target (every call busy-waits that long).
     """
