@@ -130,6 +130,8 @@ def _hand_over(args: argparse.Namespace, service: LibraryService) -> int:
         "clock": args.clock,
         "host": args.host,
         "port": args.port,
+        "metrics_port": args.metrics_port,
+        "inject_delay_us": args.inject_delay,
     }
     try:
         if args.impl == "node":

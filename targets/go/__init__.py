@@ -3,7 +3,9 @@
 Built offline from Debian's Go toolchain and packaged grpc-go/protobuf-go by targets/go/build.sh (`make
 deps`). As for the Node one, `bench serve grpc --impl go` seeds the dataset with the one core, writes it as a
 `library-dataset/1` document and replaces this process with the server binary (same pid, pinning, READY
-line, death signal); the binary deletes the document once it has read it.
+line, death signal); the binary deletes the document once it has read it. `metrics_port` and `inject_delay_us`
+are passed on as the binary's `--metrics-port` (call counters on a side port, metrics.go) and `--inject-delay`
+(every call busy-waits that long).
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ class GoUnavailable(RuntimeError):
 
 
 def exec_go_server(
-    service: LibraryService, *, name: str, seed: int, clock: str, host: str, port: int
+    service: LibraryService,
+    *,
+    name: str,
+    seed: int,
+    clock: str,
+    host: str,
+    port: int,
+    metrics_port: int | None = None,
+    inject_delay_us: float = 0.0,
 ) -> NoReturn:
     """Hand over to the Go server with the service's records; returns only by raising."""
     if not os.access(BINARY, os.X_OK):
@@ -37,6 +47,10 @@ def exec_go_server(
         json.dump(dataset_document(service, name=name, seed=seed), file)
     argv = [str(BINARY), "--host", host, "--port", str(port), "--clock", clock]
     argv += ["--dataset-file", path, "--delete-dataset-file"]
+    if metrics_port is not None:
+        argv += ["--metrics-port", str(metrics_port)]
+    if inject_delay_us:
+        argv += ["--inject-delay", repr(float(inject_delay_us))]
     try:
         os.execv(BINARY, argv)
     except OSError:

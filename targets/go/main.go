@@ -3,10 +3,12 @@
 // service and server reflection (v1alpha from grpc-go; v1 in reflection_v1.go).
 //
 //	library-grpc-go [--host 127.0.0.1] [--port 0] [--clock system|fixed:<ISO>] [--dataset-file F]
-//	                [--delete-dataset-file]
+//	                [--delete-dataset-file] [--metrics-port N] [--inject-delay MICROSECONDS]
 //
-// Prints exactly one line, `READY grpc <host>:<port>`, once it accepts calls; logs to stderr only; exits 0 on
-// SIGINT/SIGTERM. `bench serve grpc --impl go` starts it with the seeded dataset (targets/go/__init__.py).
+// Prints exactly one line, `READY grpc <host>:<port>`, once it accepts calls (with --metrics-port, `READY grpc
+// <host>:<port> metrics=<host>:<metricsport>`: the call counters of metrics.go at GET /metrics on the same
+// host; port 0 picks a free one); logs to stderr only; exits 0 on SIGINT/SIGTERM. `bench serve grpc --impl
+// go` starts it with the seeded dataset (targets/go/__init__.py).
 package main
 
 import (
@@ -333,7 +335,19 @@ func main() {
 	clock := flag.String("clock", "system", "'system' or 'fixed:<ISO instant>'")
 	datasetFile := flag.String("dataset-file", "", "a library-dataset/1 document to serve")
 	deleteDataset := flag.Bool("delete-dataset-file", false, "delete the dataset document once read")
+	metricsPort := flag.Int("metrics-port", -1, "serve the call counters at GET /metrics on this port (0: a free one)")
+	injectDelay := flag.Float64("inject-delay", 0, "make every call this many microseconds slower (busy-wait)")
 	flag.Parse()
+	if *port < 0 || *port > 65535 {
+		log.Fatalf("--port %d is not a TCP port (0..65535)", *port)
+	}
+	if *metricsPort < -1 || *metricsPort > 65535 {
+		log.Fatalf("--metrics-port %d is not a TCP port (0..65535)", *metricsPort)
+	}
+	if !(*injectDelay >= 0 && *injectDelay < 1e12) { // also refuses NaN and infinities
+		log.Fatalf("--inject-delay %v must be a non-negative number of microseconds", *injectDelay)
+	}
+	counters := newCallCounters(time.Duration(*injectDelay * float64(time.Microsecond)))
 
 	now, err := parseClock(*clock)
 	if err != nil {
@@ -355,6 +369,8 @@ func main() {
 	// targets/limits.py, the same for every implementation.
 	s := grpc.NewServer(
 		grpc.CustomCodec(codec{}), //nolint:staticcheck // the one server option of grpc-go 1.33 that sets a codec
+		grpc.UnaryInterceptor(counters.unaryInterceptor),
+		grpc.StreamInterceptor(counters.streamInterceptor),
 		grpc.MaxRecvMsgSize(8<<20),
 		grpc.MaxSendMsgSize(8<<20),
 		grpc.MaxConcurrentStreams(256),
@@ -373,7 +389,16 @@ func main() {
 	if strings.Contains(shown, ":") {
 		shown = "[" + shown + "]"
 	}
-	fmt.Printf("READY grpc %s:%d\n", shown, listener.Addr().(*net.TCPAddr).Port)
+	ready := fmt.Sprintf("READY grpc %s:%d", shown, listener.Addr().(*net.TCPAddr).Port)
+	if *metricsPort >= 0 {
+		metricsListener, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*metricsPort)))
+		if err != nil {
+			log.Fatalf("cannot serve metrics on %s:%d: %v", *host, *metricsPort, err)
+		}
+		counters.serve(metricsListener)
+		ready += fmt.Sprintf(" metrics=%s:%d", shown, metricsListener.Addr().(*net.TCPAddr).Port)
+	}
+	fmt.Println(ready)
 	os.Stdout.Sync()
 
 	signals := make(chan os.Signal, 1)

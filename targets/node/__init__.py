@@ -3,7 +3,9 @@
 `bench serve grpc --impl node` seeds the dataset with the one core (so both implementations hold the same
 records), writes it as a `library-dataset/1` document, and replaces this process with `node server.js`:
 the pid, the CPU pinning, the READY line and the death signal (targets.lifetime) stay those of the process
-the harness started. server.js deletes the document once it has read it.
+the harness started. server.js deletes the document once it has read it. `metrics_port` and `inject_delay_us`
+are passed on as server.js's `--metrics-port` (call counters on a side port, lib/metrics.js) and
+`--inject-delay` (every call busy-waits that long).
 """
 
 from __future__ import annotations
@@ -32,13 +34,27 @@ def _node() -> str:
     node = shutil.which("node")
     if node is None:
         raise NodeUnavailable("node is not installed (Debian: apt-get install nodejs; then make deps)")
-    if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
-        raise NodeUnavailable(f"the Node dependencies are missing: run `make deps` (npm ci in {NODE_DIR})")
+    modules = NODE_DIR / "node_modules"
+    dependencies = json.loads((NODE_DIR / "package.json").read_text())["dependencies"]
+    missing = [name for name in dependencies if not (modules / name / "package.json").is_file()]
+    if missing:
+        raise NodeUnavailable(
+            f"the Node dependencies are missing ({', '.join(missing)}): "
+            f"run `make deps` (npm ci in {NODE_DIR})"
+        )
     return node
 
 
 def exec_node_server(
-    service: LibraryService, *, name: str, seed: int, clock: str, host: str, port: int
+    service: LibraryService,
+    *,
+    name: str,
+    seed: int,
+    clock: str,
+    host: str,
+    port: int,
+    metrics_port: int | None = None,
+    inject_delay_us: float = 0.0,
 ) -> NoReturn:
     """Hand over to node with the service's records; returns only by raising NodeUnavailable or OSError."""
     node = _node()
@@ -47,6 +63,10 @@ def exec_node_server(
         json.dump(dataset_document(service, name=name, seed=seed), file)
     argv = [node, str(SERVER), "--host", host, "--port", str(port), "--clock", clock]
     argv += ["--dataset-file", path, "--delete-dataset-file"]
+    if metrics_port is not None:
+        argv += ["--metrics-port", str(metrics_port)]
+    if inject_delay_us:
+        argv += ["--inject-delay", repr(float(inject_delay_us))]
     try:
         os.execv(node, argv)
     except OSError:

@@ -3,10 +3,12 @@
 // @grpc/proto-loader (no generated code), the standard health service and server reflection (v1, v1alpha).
 //
 //   node server.js [--host 127.0.0.1] [--port 0] [--clock system|fixed:<ISO>] [--dataset-file F]
-//                  [--delete-dataset-file]
+//                  [--delete-dataset-file] [--metrics-port N] [--inject-delay MICROSECONDS]
 //
-// Prints exactly one line, `READY grpc <host>:<port>`, once it accepts calls; logs to stderr only; exits 0 on
-// SIGINT/SIGTERM. `bench serve grpc --impl node` starts it with the seeded dataset (targets/node/__init__.py).
+// Prints exactly one line, `READY grpc <host>:<port>`, once it accepts calls (with --metrics-port, `READY grpc
+// <host>:<port> metrics=<host>:<metricsport>`: the call counters of lib/metrics.js at GET /metrics on the same
+// host; port 0 picks a free one); logs to stderr only; exits 0 on SIGINT/SIGTERM. `bench serve grpc --impl
+// node` starts it with the seeded dataset (targets/node/__init__.py).
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -15,6 +17,7 @@ const protoLoader = require('@grpc/proto-loader');
 const { ReflectionService } = require('@grpc/reflection');
 const { HealthImplementation } = require('grpc-health-check');
 const { Library, LibraryError, checkBatchIndex, parseClock } = require('./lib/library');
+const { CallCounters, serveMetrics } = require('./lib/metrics');
 
 const PROTO = path.resolve(__dirname, '..', '..', 'proto', 'library.proto');
 const SERVICE = 'library.v1.Library';
@@ -34,11 +37,20 @@ const STATUS = {
   FailedPrecondition: grpc.status.FAILED_PRECONDITION,
   Internal: grpc.status.INTERNAL,
 };
+const KIND_BY_STATUS = new Map(Object.entries(STATUS).map(([kind, code]) => [code, kind]));
 const PREFIX = 'LOAN_STATUS_';
 const MALFORMED = Symbol('malformed');
 
 function parseArgs(argv) {
-  const options = { host: '127.0.0.1', port: 0, clock: 'system', datasetFile: null, deleteDatasetFile: false };
+  const options = {
+    host: '127.0.0.1',
+    port: 0,
+    clock: 'system',
+    datasetFile: null,
+    deleteDatasetFile: false,
+    metricsPort: null,
+    injectDelayUs: 0,
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -50,10 +62,17 @@ function parseArgs(argv) {
     else if (flag === '--clock') options.clock = value();
     else if (flag === '--dataset-file') options.datasetFile = value();
     else if (flag === '--delete-dataset-file') options.deleteDatasetFile = true;
+    else if (flag === '--metrics-port') options.metricsPort = Number(value());
+    else if (flag === '--inject-delay') options.injectDelayUs = Number(value());
     else throw new Error(`unknown option ${flag}`);
   }
-  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
-    throw new Error(`--port ${options.port} is not a TCP port (0..65535)`);
+  for (const [flag, port] of [['--port', options.port], ['--metrics-port', options.metricsPort]]) {
+    if (port !== null && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+      throw new Error(`${flag} ${port} is not a TCP port (0..65535)`);
+    }
+  }
+  if (!Number.isFinite(options.injectDelayUs) || options.injectDelayUs < 0) {
+    throw new Error(`--inject-delay ${options.injectDelayUs} must be a non-negative number of microseconds`);
   }
   return options;
 }
@@ -228,6 +247,46 @@ function handlers(library) {
   };
 }
 
+// ---- call counters ----------------------------------------------------------------------------------------
+// Every call is counted when its handler starts (once per call: a stream counts once), whatever its request
+// holds (an undecodable one is a call of its operation that ends in InvalidArgument, as on the Python
+// target); it ends in an error when the handler answers with a gRPC status: through the callback (unary and
+// client streaming) or by emitting it as an 'error' on the call (server and bidirectional streaming, the
+// way grpc-js handlers send a status). The status code maps back to the core's error kind; anything else is
+// Internal. A call the client cancels is not an error of the server (no status is sent, none is counted).
+const kindOf = (status) => KIND_BY_STATUS.get(status?.code) ?? 'Internal';
+
+function counted(name, handler, counters) {
+  return (call, callback) => {
+    counters.enter(name);
+    let failed = false;
+    const fail = (status) => {
+      if (failed) return;
+      failed = true;
+      counters.fail(name, kindOf(status));
+    };
+    if (callback === undefined) {
+      const emit = call.emit;
+      call.emit = function countedEmit(event, ...args) {
+        // Only the statuses handlers send (a numeric gRPC code): not a stream's own errors (e.g. a write
+        // after the client left, ERR_STREAM_DESTROYED), which grpc-js does not send to the client either.
+        if (event === 'error' && typeof args[0]?.code === 'number') fail(args[0]);
+        return emit.call(this, event, ...args);
+      };
+      return handler(call);
+    }
+    return handler(call, (error, value, ...rest) => {
+      if (error) fail(error);
+      callback(error, value, ...rest);
+    });
+  };
+}
+
+function countedHandlers(library, counters) {
+  const all = handlers(library);
+  return Object.fromEntries(Object.entries(all).map(([name, handler]) => [name, counted(name, handler, counters)]));
+}
+
 // ---- server -----------------------------------------------------------------------------------------------
 function loadContract() {
   const definition = protoLoader.loadSync(PROTO, {
@@ -255,19 +314,32 @@ function main() {
   const library = new Library(clock, dataset);
   const { definition, service } = loadContract();
 
+  // The operations are the service's methods in the contract (the 12 of targets/core/operations.py).
+  const counters = new CallCounters(Object.keys(service), { injectDelayUs: options.injectDelayUs });
+
   const server = new grpc.Server(SERVER_OPTIONS);
-  server.addService(service, handlers(library));
+  server.addService(service, countedHandlers(library, counters));
   new HealthImplementation({ '': 'SERVING', [SERVICE]: 'SERVING' }).addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
-  const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+  const shown = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const address = `${shown}:${options.port}`;
   server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => {
     if (error) {
       console.error(`cannot serve grpc on ${address}: ${error.message}`);
       process.exit(1);
     }
-    const shown = options.host.includes(':') ? `[${options.host}]` : options.host;
-    process.stdout.write(`READY grpc ${shown}:${port}\n`);
+    if (options.metricsPort === null) {
+      process.stdout.write(`READY grpc ${shown}:${port}\n`);
+      return;
+    }
+    serveMetrics(counters, options.host, options.metricsPort, (metricsError, metricsPort) => {
+      if (metricsError) {
+        console.error(`cannot serve metrics on ${shown}:${options.metricsPort}: ${metricsError.message}`);
+        process.exit(1);
+      }
+      process.stdout.write(`READY grpc ${shown}:${port} metrics=${shown}:${metricsPort}\n`);
+    });
   });
 
   const stop = () => {
@@ -293,4 +365,4 @@ if (require.main === module) {
   }
 }
 
-module.exports = { handlers, loadContract, loanToPb, parseArgs, statusFromPb };
+module.exports = { counted, countedHandlers, handlers, loadContract, loanToPb, parseArgs, statusFromPb };
