@@ -9,12 +9,12 @@ input is the client's fault, so it must get INVALID_ARGUMENT like on the other p
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from targets.core import CallCounters, ErrorKind, InvalidArgument
+from targets.core import CallCounters, ErrorKind, InvalidArgument, OperationCall
 from targets.grpc._generated import library_pb2
 from targets.grpc.servicer import STATUS_BY_KIND
 
@@ -86,31 +86,58 @@ def _counted(
 
     async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         with calls.call(name) as call:
+            counting = _CountingContext(context, call)
             try:
-                return await method(request, context)
+                return await method(request, counting)
             except grpc.aio.AbortError:
-                call.fail(_KIND_BY_STATUS.get(context.code(), ErrorKind.INTERNAL))
+                call.fail(_KIND_BY_STATUS.get(context.code(), ErrorKind.INTERNAL))  # (no-op if counted)
                 raise
 
     return handler
+
+
+class _CountingContext:
+    """The servicer context, with `abort` counting the error *before* the status reaches the client: a
+    client that reads the counters right after its call failed must find the error counted."""
+
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any], call: OperationCall) -> None:
+        self._context = context
+        self._call = call
+
+    async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> NoReturn:
+        self._call.fail(_KIND_BY_STATUS.get(code, ErrorKind.INTERNAL))
+        await self._context.abort(code, details, trailing_metadata)
+        raise AssertionError("unreachable: abort raises")  # grpc.aio's abort always raises
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 def register_library_service(servicer: object, server: grpc.aio.Server, calls: CallCounters) -> None:
     """Like the generated `add_LibraryServicer_to_server`, driven by the service descriptor."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in _SERVICE.methods:
-        behaviour = _counted(method.name, calls, getattr(servicer, method.name))
+        behaviour = getattr(servicer, method.name)
         decode = _safe_decoder(library_pb2.__dict__[method.input_type.name])
         encode = library_pb2.__dict__[method.output_type.name].SerializeToString
+
+        def counted(shaped: Callable[[Any, Any], Awaitable[Any]], name: str = method.name) -> Any:
+            # Outermost, so an undecodable request of a known method counts too (as InvalidArgument).
+            return _counted(name, calls, shaped)
+
         if method.client_streaming and method.server_streaming:
-            handler = grpc.stream_stream_rpc_method_handler(_stream_request(behaviour), decode, encode)
+            handler = grpc.stream_stream_rpc_method_handler(
+                counted(_stream_request(behaviour)), decode, encode
+            )
         elif method.client_streaming:
-            handler = grpc.stream_unary_rpc_method_handler(_stream_request(behaviour), decode, encode)
+            handler = grpc.stream_unary_rpc_method_handler(
+                counted(_stream_request(behaviour)), decode, encode
+            )
         elif method.server_streaming:
             handler = grpc.unary_stream_rpc_method_handler(
-                _unary_request_stream_response(behaviour), decode, encode
+                counted(_unary_request_stream_response(behaviour)), decode, encode
             )
         else:
-            handler = grpc.unary_unary_rpc_method_handler(_unary_request(behaviour), decode, encode)
+            handler = grpc.unary_unary_rpc_method_handler(counted(_unary_request(behaviour)), decode, encode)
         handlers[method.name] = handler
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE.full_name, handlers),))

@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from bench.clients.grpc_client import GrpcClient
+from bench.load.counters import scrape
 from bench.load.processes import TargetProcess
 from targets.grpc import codegen
 
@@ -109,11 +110,17 @@ def test_reflection_answers_as_v1_and_v1alpha(start: Start, version: str) -> Non
 def test_garbage_message_is_invalid_argument_and_server_keeps_serving(
     start: Start, method: str, payload: bytes
 ) -> None:
-    target = start("grpc")
+    target = start("grpc", metrics=True)
+    assert target.metrics_address is not None
+    before = scrape(target.metrics_address)
     with grpc.insecure_channel(target.address) as channel:
         with pytest.raises(grpc.RpcError) as info:
             raw_unary(channel, method)(payload, timeout=5)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # An undecodable request of a known method is still a call of it, answered with InvalidArgument.
+    served = scrape(target.metrics_address) - before
+    operation = method.rsplit("/", 1)[1]
+    assert served.calls == {operation: 1} and served.errors == {(operation, "InvalidArgument"): 1}
     client = GrpcClient(target.address)
     assert client.get_book(1).id == 1
     client.close()
