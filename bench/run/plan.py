@@ -44,7 +44,7 @@ class MeasureSettings:
     master_port: int = 0  # 0: a free port (local workers only)
     request_timeout_s: float = 10.0  # a call slower than this is a failure ("timeout"), never a hang
     # native engine (server capacity and latency under load)
-    native_warmup_s: float = 1.0
+    native_warmup_s: float = 0.5  # after the pre-flight calls; each open window also runs 0.3 s ahead
     native_window_s: float = 1.5
     capacity_levels: tuple[int, ...] = (4, 16, 64)  # the pilot's closed-model search (concurrency)
     equal_fractions: tuple[float, ...] = (0.5, 0.75)  # of the slowest arm's capacity: the same rates for all

@@ -39,7 +39,7 @@ def preview(protocol: str, scenario: Scenario, *, cpu: int | None, seconds: floa
     pin = f"taskset -c {cpu} " if cpu is not None else ""
     tool = closed_tool(protocol, native_operations(scenario))
     closed = {
-        "wrk": f"wrk -t1 -c<connections> -d{max(1, round(seconds))}s --timeout=<timeout>s "
+        "wrk": f"wrk -t1 -c<connections> -d{max(1, int(seconds))}s --timeout=<timeout>s "
         "-s <generated.lua> http://127.0.0.1:<port> -- <seed>",
         "h2load": f"h2load -t1 -c1 -m<connections> -D {round(seconds * 1000)}ms --log-file=<log> "
         "-d <request> -H 'content-type: application/grpc' -H 'te: trailers' http://127.0.0.1:<port><method>",
@@ -117,7 +117,7 @@ class NativeEngine:
                 base_url=f"http://{self.address}",
                 pools=pools,
                 connections=concurrency,
-                duration_s=max(1, round(seconds)),
+                duration_s=max(1, int(seconds)),  # wrk takes whole seconds: never longer than asked
                 cpu=self.cpu,
                 seed=self.seed + self._windows,
                 timeout_s=self.timeout_s,
