@@ -180,7 +180,8 @@ class RunData:
         asked = self.options.get("engine_scenarios", {}).get(engine)
         found = sorted({c.scenario for c in self.cells.values() if c.kind == "load" and c.engine == engine})
         if isinstance(asked, list):
-            return [str(s) for s in asked if s in found] + [s for s in found if s not in asked]
+            # Every scenario asked for, measured or not (a section then says it has no data for it).
+            return [str(s) for s in asked] + [s for s in found if s not in asked]
         return found
 
     @property

@@ -33,10 +33,11 @@ def test_a_stalled_server_is_charged_to_the_step_not_to_its_setup_call() -> None
     # Setup calls reach the server but never an operation's histogram ...
     assert corrected["CreateLoan"]["n"] < served["CreateLoan"]
     assert corrected["CreateLoan"]["n"] + corrected["ReturnLoan"]["n"] <= served["CreateLoan"]
-    # ... and the stall lands on the steps that waited for it, timed from their intended start.
-    for op in ("ReturnLoan", "AddBook"):
-        assert corrected[op]["p99_us"] >= 0.8 * 400_000, (op, corrected[op])
-        assert corrected[op]["p99_us"] >= uncorrected[op]["p99_us"]
+    # ... and the stall lands on the steps that waited for it, timed from their intended start: the step due
+    # when the server stopped waited the whole stall, whatever its operation.
+    assert max(c["p99_us"] for c in corrected.values()) >= 0.8 * 400_000, corrected
+    for op in ("ReturnLoan", "CreateLoan", "AddBook"):
+        assert corrected[op]["p99_us"] >= uncorrected[op]["p99_us"], op
     assert out["record"]["counters_ok"], out["record"]["counter_reason"]
     assert out["lateness_p99_us"] is not None  # every window records the generator's send lateness
 
