@@ -13,16 +13,24 @@ from targets.core.errors import (
     InvalidArgument,
     LibraryError,
     NotFound,
+    Unavailable,
 )
 from targets.core.models import Book, BulkAddResult, Loan, LoanStatus, NewBook, NewUser, StatusUpdate, User
-from targets.core.operations import OPERATIONS, STREAMED_RESPONSES, CallPattern
-from targets.core.service import DEFAULT_LOAN_DAYS, LibraryService, check_batch_index
+from targets.core.operations import INTERNAL_OPERATIONS, OPERATIONS, STREAMED_RESPONSES, CallPattern
+from targets.core.service import (
+    DEFAULT_LOAN_DAYS,
+    LibraryService,
+    check_batch_index,
+    prepare_books,
+    validate_idempotency_key,
+)
 from targets.core.store import LibraryStore
 from targets.core.validation import LIMITS
 
 __all__ = [
     "DATASETS",
     "DEFAULT_LOAN_DAYS",
+    "INTERNAL_OPERATIONS",
     "LIMITS",
     "OPERATIONS",
     "STREAMED_RESPONSES",
@@ -46,13 +54,16 @@ __all__ = [
     "NotFound",
     "StatusUpdate",
     "SystemClock",
+    "Unavailable",
     "User",
     "build_service",
     "category_name",
     "check_batch_index",
     "isbn13",
     "parse_clock",
+    "prepare_books",
     "seed_service",
+    "validate_idempotency_key",
 ]
 
 

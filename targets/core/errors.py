@@ -6,8 +6,10 @@ Exception tree::
     ├── NotFound            an id that names nothing
     ├── InvalidArgument     input that breaks a validation rule
     ├── AlreadyExists       a duplicate ISBN or e-mail address
-    └── FailedPrecondition  the request is valid but the state forbids it
-                            (no copy available, loan already returned, book still on loan)
+    ├── FailedPrecondition  the request is valid but the state forbids it
+    │                       (no copy available, loan already returned, book still on loan)
+    └── Unavailable         another service this one depends on did not answer (split topology: the
+                            circulation service when the books service is down); retrying may succeed
 
 Every protocol adapter maps `ErrorKind` to its native error through one table (see docs/ARCHITECTURE.md).
 """
@@ -23,6 +25,7 @@ __all__ = [
     "InvalidArgument",
     "LibraryError",
     "NotFound",
+    "Unavailable",
 ]
 
 
@@ -32,6 +35,7 @@ class ErrorKind(enum.StrEnum):
     ALREADY_EXISTS = "AlreadyExists"
     FAILED_PRECONDITION = "FailedPrecondition"
     INTERNAL = "Internal"
+    UNAVAILABLE = "Unavailable"
 
 
 class LibraryError(Exception):
@@ -58,3 +62,7 @@ class AlreadyExists(LibraryError):
 
 class FailedPrecondition(LibraryError):
     kind = ErrorKind.FAILED_PRECONDITION
+
+
+class Unavailable(LibraryError):
+    kind = ErrorKind.UNAVAILABLE

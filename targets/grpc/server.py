@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -35,8 +35,10 @@ def server_options() -> list[tuple[str, int]]:
     ]
 
 
-def build_server(service: LibraryService) -> tuple[grpc.aio.Server, Any]:
-    server = grpc.aio.server(options=server_options())
+def build_server(
+    service: LibraryService, interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = ()
+) -> tuple[grpc.aio.Server, Any]:
+    server = grpc.aio.server(options=server_options(), interceptors=interceptors)
     register_library_service(LibraryServicer(service), server)
     # grpc_health re-exports its asyncio servicer as `health.aio` at runtime; its stubs do not declare it.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -48,8 +50,14 @@ def build_server(service: LibraryService) -> tuple[grpc.aio.Server, Any]:
     return server, health_servicer
 
 
-async def _serve(service: LibraryService, host: str, port: int, on_ready: Callable[[int], None]) -> None:
-    server, health_servicer = build_server(service)
+async def _serve(
+    service: LibraryService,
+    host: str,
+    port: int,
+    on_ready: Callable[[int], None],
+    interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]],
+) -> None:
+    server, health_servicer = build_server(service, interceptors)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(address)
     if bound == 0:
@@ -67,5 +75,13 @@ async def _serve(service: LibraryService, host: str, port: int, on_ready: Callab
     await server.stop(grace=1.0)
 
 
-def serve(service: LibraryService, *, host: str, port: int, on_ready: Callable[[int], None]) -> None:
-    asyncio.run(_serve(service, host, port, on_ready))
+def serve(
+    service: LibraryService,
+    *,
+    host: str,
+    port: int,
+    on_ready: Callable[[int], None],
+    interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
+) -> None:
+    """Serve until SIGINT/SIGTERM; `interceptors` wrap every call (the split topology adds its timing)."""
+    asyncio.run(_serve(service, host, port, on_ready, interceptors))
