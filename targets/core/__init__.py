@@ -14,6 +14,7 @@ from targets.core.errors import (
     LibraryError,
     NotFound,
     Unavailable,
+    error_for_kind,
 )
 from targets.core.models import Book, BulkAddResult, Loan, LoanStatus, NewBook, NewUser, StatusUpdate, User
 from targets.core.operations import INTERNAL_OPERATIONS, OPERATIONS, STREAMED_RESPONSES, CallPattern
@@ -22,6 +23,7 @@ from targets.core.service import (
     LibraryService,
     check_batch_index,
     prepare_books,
+    settable_status,
     validate_idempotency_key,
 )
 from targets.core.store import LibraryStore
@@ -59,10 +61,12 @@ __all__ = [
     "build_service",
     "category_name",
     "check_batch_index",
+    "error_for_kind",
     "isbn13",
     "parse_clock",
     "prepare_books",
     "seed_service",
+    "settable_status",
     "validate_idempotency_key",
 ]
 

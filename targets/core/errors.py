@@ -26,6 +26,7 @@ __all__ = [
     "LibraryError",
     "NotFound",
     "Unavailable",
+    "error_for_kind",
 ]
 
 
@@ -66,3 +67,18 @@ class FailedPrecondition(LibraryError):
 
 class Unavailable(LibraryError):
     kind = ErrorKind.UNAVAILABLE
+
+
+_BY_KIND: dict[ErrorKind, type[LibraryError]] = {
+    ErrorKind.NOT_FOUND: NotFound,
+    ErrorKind.INVALID_ARGUMENT: InvalidArgument,
+    ErrorKind.ALREADY_EXISTS: AlreadyExists,
+    ErrorKind.FAILED_PRECONDITION: FailedPrecondition,
+    ErrorKind.INTERNAL: LibraryError,
+    ErrorKind.UNAVAILABLE: Unavailable,
+}
+
+
+def error_for_kind(kind: ErrorKind, message: str) -> LibraryError:
+    """The domain error of `kind` (a service passing on what another service answered)."""
+    return _BY_KIND[kind](message)

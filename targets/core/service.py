@@ -35,6 +35,7 @@ __all__ = [
     "LibraryService",
     "check_batch_index",
     "prepare_books",
+    "settable_status",
     "validate_idempotency_key",
 ]
 
@@ -68,6 +69,19 @@ def prepare_books(items: Iterable[NewBook]) -> list[NewBook]:
         seen[book.isbn] = index
         books.append(book)
     return books
+
+
+def settable_status(value: str) -> LoanStatus:
+    """The status an UpdateLoanStatus item asks for, if a client may set it (else InvalidArgument)."""
+    try:
+        target = LoanStatus(value)
+    except ValueError:
+        raise InvalidArgument(
+            f"status {str(value)[:40]!r} is not one of {', '.join(s.value for s in _SETTABLE)}"
+        ) from None
+    if target not in _SETTABLE:
+        raise InvalidArgument(f"status {target.value} cannot be set; use OVERDUE, LOST or RETURNED")
+    return target
 
 
 def validate_idempotency_key(key: str) -> str:
@@ -300,14 +314,7 @@ class LibraryService:
         return closed
 
     def _apply_status(self, update: StatusUpdate) -> Loan:
-        try:
-            target = LoanStatus(update.status)
-        except ValueError:
-            raise InvalidArgument(
-                f"status {str(update.status)[:40]!r} is not one of {', '.join(s.value for s in _SETTABLE)}"
-            ) from None
-        if target not in _SETTABLE:
-            raise InvalidArgument(f"status {target.value} cannot be set; use OVERDUE, LOST or RETURNED")
+        target = settable_status(update.status)
         with self.store.lock:
             loan = self.get_loan(update.loan_id)
             if loan.status is LoanStatus.RETURNED:
