@@ -21,6 +21,7 @@ __all__ = ["add_arguments", "main", "run"]
 
 DEFAULT_BACKEND_TIMEOUT_S = 2.0  # the same as topology.launch (not imported: `bench --help` stays light)
 DEFAULT_BACKEND_THREADS = 32  # the same as topology.gateway.backends
+DEFAULT_READY_TIMEOUT_S = 30.0
 
 
 def _accept_roles(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="gateway: backend calls in flight at once, one worker thread each "
         f"(default: {DEFAULT_BACKEND_THREADS})",
+    )
+    split.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=DEFAULT_READY_TIMEOUT_S,
+        metavar="SECONDS",
+        help="gateway: how long to wait for the backends to start and answer before giving up "
+        f"(default: {DEFAULT_READY_TIMEOUT_S:.0f})",
     )
     split.add_argument(
         "--placement",

@@ -58,6 +58,7 @@ def role_argv(role: str, options: RoleOptions, *, port: int = 0, **addresses: st
     argv = [sys.executable, "-m", "topology", "serve", role, "--backend-protocol", o.backend_protocol]
     argv += ["--host", o.host, "--port", str(port), "--dataset", o.dataset, "--seed", str(o.seed)]
     argv += ["--clock", o.clock, "--backend-timeout", str(o.backend_timeout_s), "--log-level", o.log_level]
+    argv += ["--ready-timeout", str(o.ready_timeout_s)]
     if o.cpu is not None:
         argv += ["--cpu", str(o.cpu)]
     if o.placement is not None:

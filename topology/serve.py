@@ -28,6 +28,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--port {args.port} is not a TCP port (0..65535)")
     if args.backend_timeout <= 0:
         raise UsageError(f"--backend-timeout {args.backend_timeout}: give a positive number of seconds")
+    if args.ready_timeout <= 0:
+        raise UsageError(f"--ready-timeout {args.ready_timeout}: give a positive number of seconds")
     if args.backend_threads < 1:
         raise UsageError(f"--backend-threads {args.backend_threads}: give at least 1")
     if args.cpu is not None and args.placement is not None:
@@ -96,7 +98,7 @@ def _run_gateway(args: argparse.Namespace) -> None:
     else:
         options = RoleOptions(
             args.backend_protocol, args.host, args.dataset, args.seed, args.clock, args.cpu, args.placement,
-            args.backend_timeout, log_level=args.log_level,
+            args.backend_timeout, log_level=args.log_level, ready_timeout_s=args.ready_timeout,
         )  # fmt: skip
         try:
             books, circulation = start_backends(options)
@@ -121,7 +123,7 @@ def _run_gateway(args: argparse.Namespace) -> None:
         serve_gateway(
             args.backend_protocol, books_address=books_address, circulation_address=circulation_address,
             backend_timeout_s=args.backend_timeout, threads=args.backend_threads, host=args.host,
-            port=args.port, on_ready=on_ready,
+            port=args.port, on_ready=on_ready, ready_timeout_s=args.ready_timeout,
         )  # fmt: skip
     finally:
         for process in launched:

@@ -144,6 +144,9 @@ def serve(
     gate = SoapGate(spyne_app, url="", max_body_bytes=LIMITS.max_body_bytes)
     server = build_server(gate if wrap is None else wrap(gate), host=host, port=port)
     server.prepare()  # binds and listens: the port is real from here on (port 0 included)
+    # cheroot sets SO_REUSEADDR only for a fixed port; set here, the connections accepted from now on carry it
+    # too, so a target restarted on the port it got (port 0 at first) binds while they are still closing.
+    server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     stopper: list[threading.Thread] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -241,10 +241,11 @@ def create_gateway_app(backends: Backends, *, extra_routes: list[BaseRoute] | No
     """The gateway: public API routes, /openapi.json, /docs, `extra_routes` (the web pages); every response
     carries the gateway's Server-Timing header (`topology.timing`)."""
     handlers = _Endpoints(backends).by_operation()
-    routes: list[BaseRoute] = [
-        Route(path, handlers[name], methods=sorted(methods), name=name)
-        for name, path, methods in public_routes()
-    ]
+    routes: list[BaseRoute] = []
+    for name, path, methods in public_routes():
+        route = Route(path, handlers[name], methods=sorted(methods), name=name)
+        route.methods = set(methods)  # Starlette adds HEAD to every GET route; the REST target does not
+        routes.append(route)
     document = orjson.dumps(gateway_openapi())
 
     async def openapi(request: Request) -> Response:
