@@ -95,12 +95,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m topology serve …` (as `bench serve`) and `python -m topology hops …` (topology.hops)."""
+    from topology import hops
+
     parser = argparse.ArgumentParser(prog="python -m topology", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    add_arguments(sub.add_parser("serve", help="start a target or a process of the split topology"))
+    serve = sub.add_parser("serve", help="start a target or a process of the split topology")
+    add_arguments(serve)
+    serve.set_defaults(_run=run)
+    measure = sub.add_parser(
+        "hops", help="per-hop latency, CPU and bytes of the split topology, per protocol"
+    )
+    hops.add_arguments(measure)
+    measure.set_defaults(_run=hops.run)
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        return int(args._run(args))
     except BenchError as exc:
-        print(f"python -m topology serve {args.protocol}: {exc}", file=sys.stderr)
+        print(f"python -m topology {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
