@@ -21,14 +21,31 @@ _METHOD_PREFIX = f"/{SERVICE_NAME}/"
 Behaviour = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
+class _TimedContext:
+    """The handler's context, which puts the timings into the trailing metadata before an abort: grpc.aio
+    sends the status (and the trailing metadata set so far) from inside `abort`."""
+
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any], timings: timing.Timings) -> None:
+        self._context = context
+        self._timings = timings
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def stamp(self) -> None:
+        self._context.set_trailing_metadata(((_KEY, self._timings.header()),))
+
+    async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
+        self.stamp()
+        await self._context.abort(code, details, trailing_metadata)
+
+
 def _timed(behaviour: Any) -> Behaviour:
     async def timed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        timings = timing.start()
-        try:
-            return await behaviour(request, context)
-        finally:
-            # Sent with the status, also when the handler aborted with an error.
-            context.set_trailing_metadata(((_KEY, timings.header()),))
+        timed_context = _TimedContext(context, timing.start())
+        result = await behaviour(request, timed_context)
+        timed_context.stamp()  # sent with the OK status
+        return result
 
     return timed
 
