@@ -56,6 +56,12 @@ class _Workload:
         self.client = client
         self._book = 0
         self._open: list[int] = []
+        self._lent = 0
+        # Books to lend, one loan each in turn: the largest category's books with a copy left.
+        category = max((client.list_books_by_category(f"size-{n}") for n in (1000, 100, 10, 1)), key=len)
+        self._lendable = [book.id for book in category if book.available_copies > 0]
+        if not self._lendable:
+            raise UsageError("the dataset has no book with a copy left to lend")
 
     def operations(self) -> dict[str, Callable[[], object]]:
         return {
@@ -71,8 +77,11 @@ class _Workload:
         return self.client.get_book(self._book)
 
     def create_loan(self) -> object:
-        # Books 2..101 (size-100) have at least 2 copies: lending each once in turn never runs out.
-        loan = self.client.create_loan(1 + len(self._open) % 50, 2 + len(self._open) % 100)
+        # Each book in turn; the loans are returned (ReturnLoan) before a book comes round again, as long as
+        # there are at least as many lendable books as calls per pass.
+        book_id = self._lendable[self._lent % len(self._lendable)]
+        self._lent += 1
+        loan = self.client.create_loan(1, book_id)
         self._open.append(loan.id)
         return loan
 
