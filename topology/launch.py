@@ -16,6 +16,7 @@ from types import TracebackType
 
 from bench.load.processes import TargetProcess, start_ready_process
 from bench.load.wiretap import Wiretap
+from topology.placement import parse_placement
 
 __all__ = [
     "DEFAULT_BACKEND_TIMEOUT_S",
@@ -175,6 +176,8 @@ def start_split(
     With `wiretap=True` a counting relay sits on every hop (`HOPS`), so `hop_bytes()` gives the bytes on
     the wire between the services; the relays add latency, so use them in a pass of their own.
     """
+    if placement is not None:
+        parse_placement(placement)  # a bad placement is refused here, not as three failed starts
     options = RoleOptions(
         backend_protocol, host, dataset, seed, clock, cpu, placement, backend_timeout_s, backend_threads,
         ready_timeout_s=ready_timeout_s, stderr_dir=stderr_dir,

@@ -151,3 +151,17 @@ def test_books_page_screenshot(page: playwright.Page, tmp_path: Path) -> None:
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
         shutil.copyfile(shot, REPO / "docs" / "gateway-books.png")
+
+
+def test_numbers_no_backend_protocol_can_carry_are_refused_on_the_page(page: playwright.Page) -> None:
+    response = page.goto("/ui/books/9999999999999999999")  # beyond int64: a gRPC backend could not take it
+    assert response is not None and response.status == 400
+    assert "book_id must be a positive integer" in page.get_by_role("alert").inner_text()
+    response = page.goto("/ui/users?id=%C2%B2")  # "²" is a digit to str.isdigit, not to int()
+    assert response is not None and response.status == 400
+    assert "user id must be a whole number" in page.get_by_role("alert").inner_text()
+    page.goto("/ui/books/2")
+    page.get_by_label("User id").fill("1")
+    page.get_by_label("Days").fill("99999999999")
+    page.get_by_role("button", name="Lend").click()
+    assert page.get_by_role("alert").inner_text() == "days must be between 1 and 365, got 99999999999"

@@ -22,12 +22,12 @@ from targets.core import (
     DATASETS,
     DEFAULT_LOAN_DAYS,
     LIMITS,
-    Book,
     InvalidArgument,
     LibraryError,
     category_name,
+    validate_idempotency_key,
 )
-from targets.core.validation import validate_text
+from targets.core.validation import validate_days, validate_id, validate_text
 from targets.rest.problems import STATUS_FOR_KIND
 from topology.gateway.backends import Backends
 
@@ -58,11 +58,15 @@ def _refused(exc: LibraryError) -> int:
 
 
 def _whole_number(field: str, text: str | None) -> int:
+    """A number typed into a form; checked like the API checks it (an id beyond int64 is refused here, not
+    handed to a backend protocol that cannot carry it)."""
     if text is None or not text.strip():
         raise InvalidArgument(f"{field} is required")
-    if not text.strip().isdigit() or len(text.strip()) > 19:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
         raise InvalidArgument(f"{field} must be a whole number, got {text[:40]!r}")
-    return int(text)
+    number = int(digits)
+    return validate_days(number) if field == "days" else validate_id(field.replace(" ", "_"), number)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -102,13 +106,14 @@ class _Pages:
             book = await self._b.books(lambda c: c.get_book(book_id))
         except LibraryError as exc:
             return _page("error.html", _refused(exc), title="Book", error=exc.message)
-        return self._book_page(book, error=None)
-
-    def _book_page(self, book: Book, *, error: str | None, status: int = 200, user_id: str = "") -> Response:
         return _page(
-            "book.html", status, book=book, error=error, user_id=user_id, days=DEFAULT_LOAN_DAYS,
+            "book.html",
+            book=book,
+            error=None,
+            user_id="",
+            days=DEFAULT_LOAN_DAYS,
             idempotency_key=uuid.uuid4().hex,
-        )  # fmt: skip
+        )
 
     async def user(self, request: Request) -> Response:
         text = request.path_params.get("user_id", request.query_params.get("id"))
@@ -131,6 +136,8 @@ class _Pages:
             book_id = _whole_number("book id", form.get("book_id"))
             days = _whole_number("days", form.get("days") or str(DEFAULT_LOAN_DAYS))
             key = form.get("idempotency_key") or None
+            if key is not None:
+                validate_idempotency_key(key)
             loan = await self._b.circulation(lambda c: c.create_loan(user_id, book_id, days, key))
         except LibraryError as exc:
             # The form again, as sent and with the same key: sending it again is a safe retry.
