@@ -19,7 +19,8 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 # sub-command -> (module with add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("targets.cli", "start one target (grpc, rest or soap) and print a READY line"),
+    "serve": ("topology.cli", "start one target (grpc, rest or soap) or a process of the split topology "
+              "(books, circulation, gateway) and print a READY line"),
     "run": ("bench.run.cli", "run the benchmark matrix and write results/<run_id>/ with report.html"),
     "verify": ("bench.verify.cli", "run the conformance suite against built-in or running implementations"),
     "report": ("bench.report.cli", "rebuild tables and report.html of a run from its raw files"),

@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 import grpc
 
 from bench.clients._base import RemoteError, TransportError
-from bench.clients.measure import ByteCounter, Hook, Meter
+from bench.clients.measure import SERVER_TIMING, ByteCounter, Hook, Meter
 from targets.core import Book, BulkAddResult, ErrorKind, Loan, NewBook, NewUser, StatusUpdate, User
 from targets.grpc import wire
 from targets.grpc._generated import library_pb2_grpc
@@ -56,19 +56,32 @@ class GrpcClient:
         hook: Hook | None = None,
         byte_counter: ByteCounter | None = None,
         client_name: str = "grpc",
+        server_timing: bool = False,
+        channel_options: Sequence[tuple[str, int]] = (),
     ) -> None:
-        """`target` is host:port; one channel is shared by every call of this client."""
+        """`target` is host:port; one channel is shared by every call of this client.
+
+        `channel_options` are added to (or override) the channel arguments, e.g. a shorter reconnect backoff
+        for a client that must notice a restarted server soon.
+        """
         self.target = target
         self.timeout_s = timeout_s
-        self.meter = Meter(self.protocol, client_name, hook, byte_counter)
-        self._channel = grpc.insecure_channel(target, options=server_options())
+        self.meter = Meter(self.protocol, client_name, hook, byte_counter, server_timing)
+        options = dict(server_options()) | dict(channel_options)
+        self._channel = grpc.insecure_channel(target, options=list(options.items()))
         self._stub = library_pb2_grpc.LibraryStub(self._channel)
 
-    def _unary(self, operation: str, method: Callable[..., M], request: Any) -> M:
-        with self.meter.measure(operation):
+    def _unary(self, operation: str, method: Any, request: Any) -> Any:
+        with self.meter.measure(operation) as call:
             try:
-                return method(request, timeout=self.timeout_s)
+                if not self.meter.server_timing:
+                    return method(request, timeout=self.timeout_s)
+                response, rpc = method.with_call(request, timeout=self.timeout_s)
+                call.server_timing(_trailing_timing(rpc))
+                return response
             except grpc.RpcError as exc:
+                if self.meter.server_timing:
+                    call.server_timing(_trailing_timing(exc))
                 raise translate_rpc_error(exc) from exc
 
     def _stream(
@@ -77,10 +90,15 @@ class GrpcClient:
         with self.meter.measure(operation) as call:
             items: list[T] = []
             try:
-                for message in method(request, timeout=self.timeout_s):
+                responses = method(request, timeout=self.timeout_s)
+                for message in responses:
                     call.item()
                     items.append(convert(message))
+                if self.meter.server_timing:
+                    call.server_timing(_trailing_timing(responses))
             except grpc.RpcError as exc:
+                if self.meter.server_timing:
+                    call.server_timing(_trailing_timing(exc))
                 raise translate_rpc_error(exc) from exc
             return items
 
@@ -108,10 +126,14 @@ class GrpcClient:
     def get_user(self, user_id: int) -> User:
         return wire.user_from_pb(self._unary("GetUser", self._stub.GetUser, pb.GetUserRequest(id=user_id)))
 
-    def create_loan(self, user_id: int, book_id: int, days: int | None = None) -> Loan:
+    def create_loan(
+        self, user_id: int, book_id: int, days: int | None = None, idempotency_key: str | None = None
+    ) -> Loan:
         request = pb.CreateLoanRequest(user_id=user_id, book_id=book_id)
         if days is not None:
             request.days = days
+        if idempotency_key is not None:
+            request.idempotency_key = idempotency_key
         return wire.loan_from_pb(self._unary("CreateLoan", self._stub.CreateLoan, request))
 
     def return_loan(self, loan_id: int) -> Loan:
@@ -133,8 +155,31 @@ class GrpcClient:
 
         return self._stream("UpdateLoanStatus", self._stub.UpdateLoanStatus, requests(), wire.loan_from_pb)
 
+    def reserve_copy(self, book_id: int, key: str) -> Book:
+        request = pb.ReserveCopyRequest(book_id=book_id, key=key)
+        return wire.book_from_pb(self._unary("ReserveCopy", self._stub.ReserveCopy, request))
+
+    def release_copy(self, book_id: int, key: str) -> Book:
+        request = pb.ReleaseCopyRequest(book_id=book_id, key=key)
+        return wire.book_from_pb(self._unary("ReleaseCopy", self._stub.ReleaseCopy, request))
+
     def close(self) -> None:
         self._channel.close()
+
+
+_TIMING_KEY = SERVER_TIMING.lower()
+
+
+def _trailing_timing(rpc: Any) -> str | None:
+    """The server-timing entry of a finished call's trailing metadata (None when absent)."""
+    try:
+        metadata = rpc.trailing_metadata() or ()
+    except (AttributeError, grpc.RpcError):
+        return None
+    for key, value in metadata:
+        if key == _TIMING_KEY:
+            return value if isinstance(value, str) else value.decode("ascii", "replace")
+    return None
 
 
 def _status_number(status: str) -> pb.LoanStatus:

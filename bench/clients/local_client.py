@@ -58,9 +58,11 @@ class LocalClient:
     def get_user(self, user_id: int) -> User:
         return self._call(lambda: self.service.get_user(user_id))
 
-    def create_loan(self, user_id: int, book_id: int, days: int | None = None) -> Loan:
+    def create_loan(
+        self, user_id: int, book_id: int, days: int | None = None, idempotency_key: str | None = None
+    ) -> Loan:
         term = DEFAULT_LOAN_DAYS if days is None else days
-        return self._call(lambda: self.service.create_loan(user_id, book_id, term))
+        return self._call(lambda: self.service.create_loan(user_id, book_id, term, idempotency_key))
 
     def return_loan(self, loan_id: int) -> Loan:
         return self._call(lambda: self.service.return_loan(loan_id))
@@ -73,6 +75,12 @@ class LocalClient:
 
     def update_loan_status(self, updates: Sequence[StatusUpdate]) -> list[Loan]:
         return self._call(lambda: list(self.service.update_loan_status(updates)))
+
+    def reserve_copy(self, book_id: int, key: str) -> Book:
+        return self._call(lambda: self.service.reserve_copy(book_id, key))
+
+    def release_copy(self, book_id: int, key: str) -> Book:
+        return self._call(lambda: self.service.release_copy(book_id, key))
 
     def close(self) -> None:
         pass

@@ -6,6 +6,7 @@ open-model generator, pytest-benchmark, the wire-bytes probe) subscribes a hook.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -16,7 +17,19 @@ from typing import Any
 from bench.clients._base import RemoteError, TransportError
 from targets.core.operations import STREAMED_RESPONSES
 
-__all__ = ["ByteCounter", "Hook", "Measurement", "Meter", "error_name"]
+__all__ = [
+    "SERVER_TIMING",
+    "ByteCounter",
+    "Hook",
+    "Measurement",
+    "Meter",
+    "error_name",
+    "parse_server_timing",
+]
+
+# The HTTP response header (W3C Server Timing) and, lower-cased, the gRPC trailing metadata key in which a
+# server reports its own timings: `name;dur=<milliseconds>` entries separated by commas.
+SERVER_TIMING = "Server-Timing"
 
 
 @dataclass(slots=True)
@@ -35,6 +48,9 @@ class Measurement:
     ttfi_s: float | None = None  # time to first item
     max_gap_s: float | None = None  # largest inter-item gap
     mean_gap_s: float | None = None
+    # The server's own timings of this call (metric -> seconds), from its Server-Timing header or trailing
+    # metadata; None unless the client was asked for them (`server_timing=True`) and the server sent some.
+    server_timing: dict[str, float] | None = None
     exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     def record(self) -> dict[str, Any]:
@@ -45,6 +61,25 @@ class Measurement:
 _RECORD_FIELDS = tuple(f.name for f in fields(Measurement) if f.name != "exception")
 Hook = Callable[[Measurement], None]
 ByteCounter = Callable[[], tuple[int, int]]
+
+
+def parse_server_timing(value: str | None) -> dict[str, float] | None:
+    """`total;dur=1.2, books;desc="x";dur=0.5` -> {"total": 0.0012, "books": 0.0005} (seconds).
+
+    Entries without a numeric `dur` are skipped; None when nothing usable is there (or no header at all).
+    """
+    if not value:
+        return None
+    timings: dict[str, float] = {}
+    for entry in value.split(","):
+        name, *params = (part.strip() for part in entry.split(";"))
+        for param in params:
+            key, _, number = param.partition("=")
+            if key.strip().lower() == "dur":
+                with contextlib.suppress(ValueError):
+                    timings[name] = float(number.strip().strip('"')) / 1000.0
+                break
+    return timings or None
 
 
 def error_name(exc: BaseException) -> str:
@@ -61,27 +96,40 @@ class Meter:
 
     `byte_counter`, when set (by a wiretap relay), returns cumulative (sent, received) socket bytes, and the
     difference across the call is recorded; calls must then be sequential on that connection.
+    `server_timing`, when True, tells the client to read the server's own timings of each call (a header or
+    trailing metadata: a little work per call, so only when asked).
     """
 
     def __init__(
-        self, protocol: str, client: str, hook: Hook | None = None, byte_counter: ByteCounter | None = None
+        self,
+        protocol: str,
+        client: str,
+        hook: Hook | None = None,
+        byte_counter: ByteCounter | None = None,
+        server_timing: bool = False,
     ) -> None:
         self.protocol = protocol
         self.client = client
         self.hook = hook
         self.byte_counter = byte_counter
+        self.server_timing = server_timing
 
     def measure(self, operation: str) -> _Call:
         return _Call(self, operation)
 
 
 class _Call:
-    __slots__ = ("_bytes0", "_item_times", "_meter", "_start", "_wall", "operation")
+    __slots__ = ("_bytes0", "_item_times", "_meter", "_server_timing", "_start", "_wall", "operation")
 
     def __init__(self, meter: Meter, operation: str) -> None:
         self._meter = meter
         self.operation = operation
         self._item_times: list[float] = []
+        self._server_timing: dict[str, float] | None = None
+
+    def server_timing(self, value: str | None) -> None:
+        """The server's Server-Timing header (or trailing metadata value) of this call, if it sent one."""
+        self._server_timing = parse_server_timing(value)
 
     def item(self) -> None:
         """Call once per received stream item (or per array element for batch equivalents)."""
@@ -113,6 +161,7 @@ class _Call:
             started_at=self._wall,
             latency_s=end - self._start,
             error=error_name(exc) if exc is not None else None,
+            server_timing=self._server_timing,
             exception=exc,
         )
         if meter.byte_counter is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -11,7 +11,7 @@ import orjson
 
 from bench.clients._base import RemoteError, TransportError
 from bench.clients._http import KeepAliveConnection, Response, split_address, transport_error
-from bench.clients.measure import ByteCounter, Hook, Meter
+from bench.clients.measure import SERVER_TIMING, ByteCounter, Hook, Meter
 from targets.core import Book, BulkAddResult, ErrorKind, Loan, NewBook, NewUser, StatusUpdate, User
 from targets.rest import wire
 
@@ -45,7 +45,14 @@ def _remote_error(status: int, content_type: str, body: bytes) -> RemoteError | 
 class _Transport(Protocol):
     """What the operations need from an HTTP client: one request, the JSON body, or NDJSON lines."""
 
-    def json(self, operation: str, method: str, path: str, body: Any = None) -> Any: ...
+    def json(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any: ...
     def lines(self, operation: str, method: str, path: str, body: bytes | None = None) -> list[Any]: ...
 
 
@@ -77,11 +84,14 @@ class RestOperations:
     def get_user(self, user_id: int) -> User:
         return wire.user_from_json(self._t.json("GetUser", "GET", f"/users/{user_id}"))
 
-    def create_loan(self, user_id: int, book_id: int, days: int | None = None) -> Loan:
+    def create_loan(
+        self, user_id: int, book_id: int, days: int | None = None, idempotency_key: str | None = None
+    ) -> Loan:
         body: dict[str, Any] = {"user_id": user_id, "book_id": book_id}
         if days is not None:
             body["days"] = days
-        return wire.loan_from_json(self._t.json("CreateLoan", "POST", "/loans", body))
+        headers = {wire.IDEMPOTENCY_KEY: idempotency_key} if idempotency_key is not None else None
+        return wire.loan_from_json(self._t.json("CreateLoan", "POST", "/loans", body, headers))
 
     def return_loan(self, loan_id: int) -> Loan:
         return wire.loan_from_json(self._t.json("ReturnLoan", "POST", f"/loans/{loan_id}/return"))
@@ -97,6 +107,14 @@ class RestOperations:
         return [
             wire.loan_from_json(o) for o in self._t.lines("UpdateLoanStatus", "POST", "/loans/status", body)
         ]
+
+    def reserve_copy(self, book_id: int, key: str) -> Book:
+        path = f"/books/{book_id}/reservations/{quote(key, safe='')}"
+        return wire.book_from_json(self._t.json("ReserveCopy", "PUT", path))
+
+    def release_copy(self, book_id: int, key: str) -> Book:
+        path = f"/books/{book_id}/reservations/{quote(key, safe='')}"
+        return wire.book_from_json(self._t.json("ReleaseCopy", "DELETE", path))
 
 
 def encode_body(body: Any) -> tuple[bytes | None, dict[str, str]]:
@@ -126,13 +144,24 @@ class _HttpxTransport:
             return TransportError("bad-response", f"{self.where} did not answer with valid HTTP/1.1: {exc}")
         return TransportError("error", f"{self.where}: {exc!r}")
 
-    def json(self, operation: str, method: str, path: str, body: Any = None) -> Any:
-        content, headers = encode_body(body)
-        with self.meter.measure(operation):
+    def json(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        content, sent = encode_body(body)
+        if headers:
+            sent = {**sent, **headers}
+        with self.meter.measure(operation) as call:
             try:
-                response = self.http.request(method, path, content=content, headers=headers)
+                response = self.http.request(method, path, content=content, headers=sent)
             except httpx.HTTPError as exc:
                 raise self._fail(exc) from exc
+            if self.meter.server_timing:
+                call.server_timing(response.headers.get(SERVER_TIMING))
             if response.status_code >= 400:
                 raise _remote_error(response.status_code, _ctype(response.headers), response.content)
             return orjson.loads(response.content) if response.content else None
@@ -143,6 +172,8 @@ class _HttpxTransport:
             items: list[Any] = []
             try:
                 with self.http.stream(method, path, content=body, headers=headers) as response:
+                    if self.meter.server_timing:
+                        call.server_timing(response.headers.get(SERVER_TIMING))
                     if response.status_code >= 400:
                         raise _remote_error(response.status_code, _ctype(response.headers), response.read())
                     for line in response.iter_lines():
@@ -169,9 +200,10 @@ class RestClient(RestOperations):
         hook: Hook | None = None,
         byte_counter: ByteCounter | None = None,
         client_name: str = "rest",
+        server_timing: bool = False,
     ) -> None:
         host, port = split_address(address)
-        self.meter = Meter(self.protocol, client_name, hook, byte_counter)
+        self.meter = Meter(self.protocol, client_name, hook, byte_counter, server_timing)
         shown = f"[{host}]" if ":" in host else host
         self._transport = _HttpxTransport(f"http://{shown}:{port}", self.meter, timeout_s)
         self._t = self._transport
@@ -187,10 +219,14 @@ class _LeanTransport:
         self.conn = KeepAliveConnection(address, timeout_s=timeout_s)
         self.host_header = {"Host": self.conn.where}
 
-    def _send(self, method: str, path: str, body: Any, stream: bool) -> Response:
+    def _send(
+        self, method: str, path: str, body: Any, stream: bool, extra: Mapping[str, str] | None = None
+    ) -> Response:
         content, headers = encode_body(body)
         if stream and body is None:
             headers = {"Accept": "application/x-ndjson"}
+        if extra:
+            headers = {**headers, **extra}
         return self.conn.request(method, path, content, {**headers, **self.host_header})
 
     def _read(self, read: Callable[[], T]) -> T:
@@ -200,9 +236,18 @@ class _LeanTransport:
             self.conn.close()
             raise transport_error(exc, self.conn.where) from exc
 
-    def json(self, operation: str, method: str, path: str, body: Any = None) -> Any:
-        with self.meter.measure(operation):
-            response = self._send(method, path, body, stream=False)
+    def json(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        with self.meter.measure(operation) as call:
+            response = self._send(method, path, body, stream=False, extra=headers)
+            if self.meter.server_timing:
+                call.server_timing(response.raw.getheader(SERVER_TIMING))
             data = self._read(response.read)
             if response.status >= 400:
                 raise _remote_error(response.status, response.content_type, data)
@@ -211,6 +256,8 @@ class _LeanTransport:
     def lines(self, operation: str, method: str, path: str, body: bytes | None = None) -> list[Any]:
         with self.meter.measure(operation) as call:
             response = self._send(method, path, body, stream=True)
+            if self.meter.server_timing:
+                call.server_timing(response.raw.getheader(SERVER_TIMING))
             if response.status >= 400:
                 raise _remote_error(response.status, response.content_type, self._read(response.read))
             items: list[Any] = []
@@ -236,8 +283,9 @@ class LeanRestClient(RestOperations):
         hook: Hook | None = None,
         byte_counter: ByteCounter | None = None,
         client_name: str = "rest-lean",
+        server_timing: bool = False,
     ) -> None:
-        self.meter = Meter(self.protocol, client_name, hook, byte_counter)
+        self.meter = Meter(self.protocol, client_name, hook, byte_counter, server_timing)
         self._transport = _LeanTransport(address, self.meter, timeout_s)
         self._t = self._transport
 

@@ -16,7 +16,7 @@ from zeep.transports import Transport
 
 from bench.clients._base import RemoteError, TransportError
 from bench.clients._http import KeepAliveConnection, split_address, transport_error
-from bench.clients.measure import ByteCounter, Hook, Meter
+from bench.clients.measure import SERVER_TIMING, ByteCounter, Hook, Meter
 from bench.paths import WSDL_FILE
 from targets.core import (
     Book,
@@ -82,6 +82,17 @@ def _new_book(book: NewBook) -> dict[str, Any]:
     }
 
 
+class _HeaderCapture(zeep.Plugin):
+    """Keeps the last response's Server-Timing header (zeep hands plugins each reply's HTTP headers)."""
+
+    def __init__(self) -> None:
+        self.server_timing: str | None = None
+
+    def ingress(self, envelope: Any, http_headers: Any, operation: Any) -> tuple[Any, Any]:
+        self.server_timing = http_headers.get(SERVER_TIMING)
+        return envelope, http_headers
+
+
 class SoapClient:
     """zeep over a requests.Session (keep-alive); faults become RemoteError with the faultcode as `native`."""
 
@@ -96,20 +107,25 @@ class SoapClient:
         byte_counter: ByteCounter | None = None,
         client_name: str = "soap",
         wsdl: Path = WSDL_FILE,
+        server_timing: bool = False,
     ) -> None:
         host, port = split_address(address)
         self.endpoint = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
-        self.meter = Meter(self.protocol, client_name, hook, byte_counter)
+        self.meter = Meter(self.protocol, client_name, hook, byte_counter, server_timing)
         self._session = requests.Session()
         transport = Transport(session=self._session, timeout=timeout_s, operation_timeout=timeout_s)
-        self._zeep = zeep.Client(str(wsdl), transport=transport)
+        self._headers = _HeaderCapture()
+        plugins = [self._headers] if server_timing else []
+        self._zeep = zeep.Client(str(wsdl), transport=transport, plugins=plugins)
         self._service = self._zeep.create_service(_BINDING, self.endpoint)
 
     def _call(self, operation: str, *, count_items: bool = False, **kwargs: Any) -> Any:
         with self.meter.measure(operation) as call:
+            self._headers.server_timing = None
             try:
                 result = getattr(self._service, operation)(**kwargs)
             except zeep.exceptions.Fault as exc:
+                call.server_timing(self._headers.server_timing)
                 raise RemoteError(error_kind_for_fault(exc.code), str(exc.code), str(exc.message)) from exc
             except requests.exceptions.Timeout as exc:
                 raise TransportError("timeout", f"no answer from {self.endpoint} in time") from exc
@@ -125,6 +141,7 @@ class SoapClient:
                 raise TransportError("bad-response", f"HTTP {exc.status_code} without a SOAP body") from exc
             except (zeep.exceptions.XMLSyntaxError, etree.XMLSyntaxError) as exc:
                 raise TransportError("bad-response", f"{self.endpoint} did not answer with SOAP XML") from exc
+            call.server_timing(self._headers.server_timing)
             if count_items:
                 call.items(len(result or []))
             return result
@@ -153,8 +170,12 @@ class SoapClient:
     def get_user(self, user_id: int) -> User:
         return _user(self._call("GetUser", id=user_id))
 
-    def create_loan(self, user_id: int, book_id: int, days: int | None = None) -> Loan:
+    def create_loan(
+        self, user_id: int, book_id: int, days: int | None = None, idempotency_key: str | None = None
+    ) -> Loan:
         extra: dict[str, Any] = {"days": days} if days is not None else {}
+        if idempotency_key is not None:
+            extra["idempotency_key"] = idempotency_key
         return _loan(self._call("CreateLoan", user_id=user_id, book_id=book_id, **extra))
 
     def return_loan(self, loan_id: int) -> Loan:
@@ -169,6 +190,12 @@ class SoapClient:
     def update_loan_status(self, updates: Sequence[StatusUpdate]) -> list[Loan]:
         payload = [{"loan_id": u.loan_id, "status": u.status} for u in updates]
         return [_loan(x) for x in self._call("UpdateLoanStatus", count_items=True, updates=payload) or []]
+
+    def reserve_copy(self, book_id: int, key: str) -> Book:
+        return _book(self._call("ReserveCopy", book_id=book_id, key=key))
+
+    def release_copy(self, book_id: int, key: str) -> Book:
+        return _book(self._call("ReleaseCopy", book_id=book_id, key=key))
 
     def close(self) -> None:
         self._session.close()
@@ -219,9 +246,10 @@ class LeanSoapClient:
         hook: Hook | None = None,
         byte_counter: ByteCounter | None = None,
         client_name: str = "soap-lean",
+        server_timing: bool = False,
     ) -> None:
         self._http = KeepAliveConnection(address, timeout_s=timeout_s)
-        self.meter = Meter(self.protocol, client_name, hook, byte_counter)
+        self.meter = Meter(self.protocol, client_name, hook, byte_counter, server_timing)
         self._headers = {"Content-Type": "text/xml; charset=utf-8", "Host": self._http.where}
 
     def _post(self, operation: str, inner: str, count_items: bool = False) -> list[Any]:
@@ -229,6 +257,8 @@ class LeanSoapClient:
         with self.meter.measure(operation) as call:
             headers = {**self._headers, "SOAPAction": f'"{operation}"'}
             response = self._http.request("POST", "/", envelope(operation, inner), headers)
+            if self.meter.server_timing:
+                call.server_timing(response.raw.getheader(SERVER_TIMING))
             try:
                 data = response.read()
             except OSError as exc:
@@ -284,8 +314,13 @@ class LeanSoapClient:
     def get_user(self, user_id: int) -> User:
         return _user(self._one("GetUser", _fields("", id=user_id)))
 
-    def create_loan(self, user_id: int, book_id: int, days: int | None = None) -> Loan:
-        inner = _fields("", user_id=user_id, book_id=book_id, **({"days": days} if days is not None else {}))
+    def create_loan(
+        self, user_id: int, book_id: int, days: int | None = None, idempotency_key: str | None = None
+    ) -> Loan:
+        optional: dict[str, Any] = {"days": days} if days is not None else {}
+        if idempotency_key is not None:
+            optional["idempotency_key"] = idempotency_key
+        inner = _fields("", user_id=user_id, book_id=book_id, **optional)
         return _loan(self._one("CreateLoan", inner), _parse_time)
 
     def return_loan(self, loan_id: int) -> Loan:
@@ -302,6 +337,12 @@ class LeanSoapClient:
             f"<tns:updates>{_fields('', loan_id=u.loan_id, status=u.status)}</tns:updates>" for u in updates
         )
         return [_loan(_record(e), _parse_time) for e in self._post("UpdateLoanStatus", inner, True)]
+
+    def reserve_copy(self, book_id: int, key: str) -> Book:
+        return _book(self._one("ReserveCopy", _fields("", book_id=book_id, key=key)))
+
+    def release_copy(self, book_id: int, key: str) -> Book:
+        return _book(self._one("ReleaseCopy", _fields("", book_id=book_id, key=key)))
 
     def close(self) -> None:
         self._http.close()

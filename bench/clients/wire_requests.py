@@ -10,7 +10,7 @@ socket. So a native request is built from the contracts by the one encoder the c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -62,14 +62,30 @@ class _Captured(Exception):
 
 # ---- REST: the routes and bodies of rest_client._Operations -----------------------------------------------
 class _RestCapture:
-    def _raise(self, operation: str, method: str, path: str, body: Any, stream: bool) -> NoReturn:
+    def _raise(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: Any,
+        stream: bool,
+        extra: Mapping[str, str] | None = None,
+    ) -> NoReturn:
         content, headers = rest_client.encode_body(body)
         if stream and body is None:
             headers = {"Accept": "application/x-ndjson"}
-        raise _Captured(WireRequest("rest", operation, method, path, dict(headers), content or b""))
+        sent = {**headers, **(extra or {})}
+        raise _Captured(WireRequest("rest", operation, method, path, sent, content or b""))
 
-    def json(self, operation: str, method: str, path: str, body: Any = None) -> Any:
-        self._raise(operation, method, path, body, stream=False)
+    def json(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        self._raise(operation, method, path, body, stream=False, extra=headers)
 
     def lines(self, operation: str, method: str, path: str, body: bytes | None = None) -> list[Any]:
         self._raise(operation, method, path, body, stream=True)

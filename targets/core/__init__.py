@@ -14,16 +14,26 @@ from targets.core.errors import (
     InvalidArgument,
     LibraryError,
     NotFound,
+    Unavailable,
+    error_for_kind,
 )
 from targets.core.models import Book, BulkAddResult, Loan, LoanStatus, NewBook, NewUser, StatusUpdate, User
-from targets.core.operations import OPERATIONS, STREAMED_RESPONSES, CallPattern
-from targets.core.service import DEFAULT_LOAN_DAYS, LibraryService, check_batch_index
+from targets.core.operations import INTERNAL_OPERATIONS, OPERATIONS, STREAMED_RESPONSES, CallPattern
+from targets.core.service import (
+    DEFAULT_LOAN_DAYS,
+    LibraryService,
+    check_batch_index,
+    prepare_books,
+    settable_status,
+    validate_idempotency_key,
+)
 from targets.core.store import LibraryStore
 from targets.core.validation import LIMITS, PATTERNS, SETTABLE_STATUSES
 
 __all__ = [
     "DATASETS",
     "DEFAULT_LOAN_DAYS",
+    "INTERNAL_OPERATIONS",
     "LIMITS",
     "OPERATIONS",
     "PATTERNS",
@@ -51,13 +61,18 @@ __all__ = [
     "OperationCall",
     "StatusUpdate",
     "SystemClock",
+    "Unavailable",
     "User",
     "build_service",
     "category_name",
     "check_batch_index",
+    "error_for_kind",
     "isbn13",
     "parse_clock",
+    "prepare_books",
     "seed_service",
+    "settable_status",
+    "validate_idempotency_key",
 ]
 
 

@@ -6,8 +6,10 @@ Exception tree::
     ├── NotFound            an id that names nothing
     ├── InvalidArgument     input that breaks a validation rule
     ├── AlreadyExists       a duplicate ISBN or e-mail address
-    └── FailedPrecondition  the request is valid but the state forbids it
-                            (no copy available, loan already returned, book still on loan)
+    ├── FailedPrecondition  the request is valid but the state forbids it
+    │                       (no copy available, loan already returned, book still on loan)
+    └── Unavailable         another service this one depends on did not answer (split topology: the
+                            circulation service when the books service is down); retrying may succeed
 
 Every protocol adapter maps `ErrorKind` to its native error through one table (see docs/ARCHITECTURE.md).
 """
@@ -23,6 +25,8 @@ __all__ = [
     "InvalidArgument",
     "LibraryError",
     "NotFound",
+    "Unavailable",
+    "error_for_kind",
 ]
 
 
@@ -32,6 +36,7 @@ class ErrorKind(enum.StrEnum):
     ALREADY_EXISTS = "AlreadyExists"
     FAILED_PRECONDITION = "FailedPrecondition"
     INTERNAL = "Internal"
+    UNAVAILABLE = "Unavailable"
 
 
 class LibraryError(Exception):
@@ -58,3 +63,22 @@ class AlreadyExists(LibraryError):
 
 class FailedPrecondition(LibraryError):
     kind = ErrorKind.FAILED_PRECONDITION
+
+
+class Unavailable(LibraryError):
+    kind = ErrorKind.UNAVAILABLE
+
+
+_BY_KIND: dict[ErrorKind, type[LibraryError]] = {
+    ErrorKind.NOT_FOUND: NotFound,
+    ErrorKind.INVALID_ARGUMENT: InvalidArgument,
+    ErrorKind.ALREADY_EXISTS: AlreadyExists,
+    ErrorKind.FAILED_PRECONDITION: FailedPrecondition,
+    ErrorKind.INTERNAL: LibraryError,
+    ErrorKind.UNAVAILABLE: Unavailable,
+}
+
+
+def error_for_kind(kind: ErrorKind, message: str) -> LibraryError:
+    """The domain error of `kind` (a service passing on what another service answered)."""
+    return _BY_KIND[kind](message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["OPERATIONS", "STREAMED_RESPONSES", "CallPattern"]
+__all__ = ["INTERNAL_OPERATIONS", "OPERATIONS", "STREAMED_RESPONSES", "CallPattern"]
 
 
 class CallPattern(enum.StrEnum):
@@ -35,3 +35,11 @@ STREAMED_RESPONSES: tuple[str, ...] = tuple(
     for name, pattern in OPERATIONS.items()
     if pattern in (CallPattern.SERVER_STREAM, CallPattern.BIDI_STREAM)
 )
+
+# Internal operations: the circulation service of the split topology reserves and releases copies in the books
+# service through them (targets.core.circulation). Every target serves them, but they are no part of the
+# public API: the gateway does not expose them, and benchmarks and the conformance table leave them out.
+INTERNAL_OPERATIONS: dict[str, CallPattern] = {
+    "ReserveCopy": CallPattern.UNARY,
+    "ReleaseCopy": CallPattern.UNARY,
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
+from typing import ClassVar
 
 from targets.core.calls import CallCounters
 from targets.core.clock import Clock, SystemClock
@@ -25,12 +26,20 @@ from targets.core.validation import (
     SETTABLE_STATUSES,
     validate_days,
     validate_id,
+    validate_key,
     validate_new_book,
     validate_new_user,
     validate_text,
 )
 
-__all__ = ["DEFAULT_LOAN_DAYS", "LibraryService", "check_batch_index"]
+__all__ = [
+    "DEFAULT_LOAN_DAYS",
+    "LibraryService",
+    "check_batch_index",
+    "prepare_books",
+    "settable_status",
+    "validate_idempotency_key",
+]
 
 DEFAULT_LOAN_DAYS = 14
 # Statuses a client may set through UpdateLoanStatus; ACTIVE is only ever set by CreateLoan.
@@ -43,8 +52,50 @@ def check_batch_index(index: int) -> None:
         raise InvalidArgument(f"one call may hold at most {LIMITS['bulk_max']} items")
 
 
+def prepare_books(items: Iterable[NewBook]) -> list[NewBook]:
+    """BulkAddBooks' first pass: every item validated and checked against the others, in order.
+
+    The first problem ends the pass, so a batch gets the same error wherever it is checked (the gateway of
+    the split topology runs this pass before forwarding, the books service runs it again).
+    """
+    books: list[NewBook] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        check_batch_index(index)
+        try:
+            book = validate_new_book(item)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"book #{index}: {exc.message}") from exc
+        if book.isbn in seen:
+            raise AlreadyExists(f"book #{index}: isbn {book.isbn} repeats book #{seen[book.isbn]}")
+        seen[book.isbn] = index
+        books.append(book)
+    return books
+
+
+def settable_status(value: str) -> LoanStatus:
+    """The status an UpdateLoanStatus item asks for, if a client may set it (else InvalidArgument)."""
+    try:
+        target = LoanStatus(value)
+    except ValueError:
+        raise InvalidArgument(
+            f"status {str(value)[:40]!r} is not one of {', '.join(s.value for s in _SETTABLE)}"
+        ) from None
+    if target not in _SETTABLE:
+        raise InvalidArgument(f"status {target.value} cannot be set; use OVERDUE, LOST or RETURNED")
+    return target
+
+
+def validate_idempotency_key(key: str) -> str:
+    return validate_key("idempotency_key", key, LIMITS["idempotency_key_max"])
+
+
 class LibraryService:
     """Operations named as in the contract table (docs/ARCHITECTURE.md); each raises only `LibraryError`s."""
+
+    # Operations that wait on another service (none here; see `targets.core.circulation`). Adapters that
+    # serve from an event loop run these on a worker thread, so the loop goes on serving meanwhile.
+    remote_operations: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -89,24 +140,48 @@ class LibraryService:
 
     def bulk_add_books(self, items: Iterable[NewBook]) -> BulkAddResult:
         """All or nothing: every item is validated (and checked for duplicates) before any is stored."""
-        books: list[NewBook] = []
-        seen: dict[str, int] = {}
-        for index, item in enumerate(items):
-            check_batch_index(index)
-            try:
-                book = validate_new_book(item)
-            except InvalidArgument as exc:
-                raise InvalidArgument(f"book #{index}: {exc.message}") from exc
-            if book.isbn in seen:
-                raise AlreadyExists(f"book #{index}: isbn {book.isbn} repeats book #{seen[book.isbn]}")
-            seen[book.isbn] = index
-            books.append(book)
+        books = prepare_books(items)
         with self.store.lock:
             for index, book in enumerate(books):
                 if book.isbn in self.store.book_ids_by_isbn:
                     raise AlreadyExists(f"book #{index}: isbn {book.isbn} already exists")
             ids = tuple(self._insert_book(book).id for book in books)
         return BulkAddResult(added=len(ids), ids=ids)
+
+    # ---- copy reservations (internal: the circulation service reserves copies in the books service) ----
+    def reserve_copy(self, book_id: int, key: str) -> Book:
+        """Take one copy of a book out under `key`; the same key reserves once however often it is sent."""
+        validate_id("book_id", book_id)
+        validate_key("key", key, LIMITS["reservation_key_max"])
+        with self.store.lock:
+            book = self.get_book(book_id)
+            held = self.store.reservations.get(key)
+            if held is not None:
+                if held != book_id:
+                    raise FailedPrecondition(f"reservation {key!r} holds book {held}, not book {book_id}")
+                return book
+            if book.available_copies < 1:
+                raise FailedPrecondition(f"book {book_id} has no copy available")
+            reserved = dataclasses.replace(book, available_copies=book.available_copies - 1)
+            self.store.put_book(reserved)
+            self.store.reservations[key] = book_id
+            return reserved
+
+    def release_copy(self, book_id: int, key: str) -> Book:
+        """Give back the copy held under `key`; a key that holds nothing (released before) changes nothing."""
+        validate_id("book_id", book_id)
+        validate_key("key", key, LIMITS["reservation_key_max"])
+        with self.store.lock:
+            book = self.get_book(book_id)
+            held = self.store.reservations.get(key)
+            if held is None:
+                return book
+            if held != book_id:
+                raise FailedPrecondition(f"reservation {key!r} holds book {held}, not book {book_id}")
+            del self.store.reservations[key]
+            released = dataclasses.replace(book, available_copies=book.available_copies + 1)
+            self.store.put_book(released)
+            return released
 
     # ---- users -------------------------------------------------------------------------------------
     def add_user(self, new: NewUser) -> User:
@@ -126,11 +201,21 @@ class LibraryService:
         return user
 
     # ---- loans -------------------------------------------------------------------------------------
-    def create_loan(self, user_id: int, book_id: int, days: int = DEFAULT_LOAN_DAYS) -> Loan:
+    def create_loan(
+        self, user_id: int, book_id: int, days: int = DEFAULT_LOAN_DAYS, idempotency_key: str | None = None
+    ) -> Loan:
+        """Lend a copy. With an idempotency key, a request repeated with the same key and arguments gets the
+        loan the first one created (no second loan, no second copy taken)."""
         validate_id("user_id", user_id)
         validate_id("book_id", book_id)
         validate_days(days)
+        if idempotency_key is not None:
+            validate_idempotency_key(idempotency_key)
         with self.store.lock:
+            if idempotency_key is not None:
+                replayed = self._replayed_loan(idempotency_key, user_id, book_id, days)
+                if replayed is not None:
+                    return replayed
             self.get_user(user_id)
             book = self.get_book(book_id)
             if book.available_copies < 1:
@@ -147,6 +232,8 @@ class LibraryService:
                 status=LoanStatus.ACTIVE,
             )
             self.store.put_loan(loan)
+            if idempotency_key is not None:
+                self.store.loan_ids_by_key[idempotency_key] = loan.id
             return loan
 
     def get_loan(self, loan_id: int) -> Loan:
@@ -209,6 +296,18 @@ class LibraryService:
         self.store.put_book(book)
         return book
 
+    def _replayed_loan(self, key: str, user_id: int, book_id: int, days: int) -> Loan | None:
+        """The loan an earlier request with this idempotency key created, if any (caller holds the lock)."""
+        loan_id = self.store.loan_ids_by_key.get(key)
+        if loan_id is None:
+            return None
+        loan = self.store.loans[loan_id]
+        if (loan.user_id, loan.book_id, (loan.due_at - loan.loaned_at).days) != (user_id, book_id, days):
+            raise FailedPrecondition(
+                f"idempotency key {key!r} was used for a different loan request (loan {loan_id})"
+            )
+        return self._as_seen_now(loan)
+
     def _as_seen_now(self, loan: Loan) -> Loan:
         """An ACTIVE loan past its due date reads as OVERDUE (derived, so the clock decides, not a job)."""
         if loan.status is LoanStatus.ACTIVE and loan.due_at < self.clock.now():
@@ -224,14 +323,7 @@ class LibraryService:
         return closed
 
     def _apply_status(self, update: StatusUpdate) -> Loan:
-        try:
-            target = LoanStatus(update.status)
-        except ValueError:
-            raise InvalidArgument(
-                f"status {str(update.status)[:40]!r} is not one of {', '.join(s.value for s in _SETTABLE)}"
-            ) from None
-        if target not in _SETTABLE:
-            raise InvalidArgument(f"status {target.value} cannot be set; use OVERDUE, LOST or RETURNED")
+        target = settable_status(update.status)
         with self.store.lock:
             loan = self.get_loan(update.loan_id)
             if loan.status is LoanStatus.RETURNED:

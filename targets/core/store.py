@@ -31,6 +31,10 @@ class LibraryStore:
         self.book_ids_by_category: dict[str, dict[int, None]] = {}
         # ids of loans whose copy is still out, in id order; GetOverdueLoans scans only these
         self.open_loan_ids: dict[int, None] = {}
+        # CreateLoan idempotency keys -> the loan each one created (a retried request gets that loan back)
+        self.loan_ids_by_key: dict[str, int] = {}
+        # copy reservations held in this store (ReserveCopy): reservation key -> book id
+        self.reservations: dict[str, int] = {}
         self._book_ids = itertools.count(1)
         self._user_ids = itertools.count(1)
         self._loan_ids = itertools.count(1)

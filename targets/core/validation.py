@@ -15,6 +15,7 @@ __all__ = [
     "normalize_isbn",
     "validate_days",
     "validate_id",
+    "validate_key",
     "validate_new_book",
     "validate_new_user",
     "validate_text",
@@ -34,9 +35,16 @@ LIMITS = {
     "loan_days_max": 365,
     "bulk_max": 10_000,
     "id_max": 2**63 - 1,
+    # Idempotency keys (CreateLoan) and copy reservation keys (ReserveCopy/ReleaseCopy); a reservation key
+    # may wrap an idempotency key with a short prefix, hence the larger limit.
+    "idempotency_key_max": 128,
+    "reservation_key_max": 160,
 }
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+# Keys travel in URL paths (REST), HTTP headers, protobuf strings and XML: only characters that need no
+# escaping in any of them (RFC 3986 unreserved characters, and ':').
+_KEY = re.compile(r"[A-Za-z0-9._~:-]+")
 
 # The rules above as regular expressions, published in the contracts (OpenAPI `pattern`, XSD facets, proto
 # comments). Written in the subset where ECMA-262 (JSON Schema) and Python agree on every input that matters:
@@ -137,3 +145,16 @@ def validate_new_user(user: NewUser) -> NewUser:
 
 def validate_days(days: int) -> int:
     return _int_in_range("days", days, LIMITS["loan_days_min"], LIMITS["loan_days_max"])
+
+
+def validate_key(field: str, value: str, max_len: int) -> str:
+    """An idempotency or reservation key: 1..max_len characters out of A-Z a-z 0-9 . _ ~ : -"""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{field} must be a string")
+    if not value:
+        raise InvalidArgument(f"{field} must not be empty")
+    if len(value) > max_len:
+        raise InvalidArgument(f"{field} is {len(value)} characters long; the limit is {max_len}")
+    if _KEY.fullmatch(value) is None:
+        raise InvalidArgument(f"{field} {value[:40]!r} may hold only letters, digits and . _ ~ : -")
+    return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -38,8 +38,10 @@ def server_options() -> list[tuple[str, int]]:
     ]
 
 
-def build_server(service: LibraryService) -> tuple[grpc.aio.Server, Any]:
-    server = grpc.aio.server(options=server_options())
+def build_server(
+    service: LibraryService, interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = ()
+) -> tuple[grpc.aio.Server, Any]:
+    server = grpc.aio.server(options=server_options(), interceptors=interceptors)
     register_library_service(LibraryServicer(service), server, service.calls)
     # grpc_health re-exports its asyncio servicer as `health.aio` at runtime; its stubs do not declare it.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -66,8 +68,14 @@ def _add_reflection(server: grpc.aio.Server, services: tuple[str, ...]) -> None:
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, methods),))
 
 
-async def _serve(service: LibraryService, host: str, port: int, on_ready: Callable[[int], None]) -> None:
-    server, health_servicer = build_server(service)
+async def _serve(
+    service: LibraryService,
+    host: str,
+    port: int,
+    on_ready: Callable[[int], None],
+    interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]],
+) -> None:
+    server, health_servicer = build_server(service, interceptors)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(address)
     if bound == 0:
@@ -85,5 +93,13 @@ async def _serve(service: LibraryService, host: str, port: int, on_ready: Callab
     await server.stop(grace=1.0)
 
 
-def serve(service: LibraryService, *, host: str, port: int, on_ready: Callable[[int], None]) -> None:
-    asyncio.run(_serve(service, host, port, on_ready))
+def serve(
+    service: LibraryService,
+    *,
+    host: str,
+    port: int,
+    on_ready: Callable[[int], None],
+    interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
+) -> None:
+    """Serve until SIGINT/SIGTERM; `interceptors` wrap every call (the split topology adds its timing)."""
+    asyncio.run(_serve(service, host, port, on_ready, interceptors))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import NoReturn, TypeVar
@@ -25,6 +26,7 @@ STATUS_BY_KIND: dict[ErrorKind, grpc.StatusCode] = {
     ErrorKind.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
     ErrorKind.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
+    ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
 
 
@@ -41,8 +43,13 @@ class LibraryServicer(library_pb2_grpc.LibraryServicer):  # type: ignore[misc]  
     def __init__(self, service: LibraryService) -> None:
         self._service = service
 
-    async def _unary(self, context: grpc.aio.ServicerContext[object, object], call: Callable[[], T]) -> T:
+    async def _unary(
+        self, context: grpc.aio.ServicerContext[object, object], call: Callable[[], T], operation: str = ""
+    ) -> T:
         try:
+            if operation in self._service.remote_operations:
+                # It waits on another service: on a worker thread, so the event loop goes on serving.
+                return await asyncio.to_thread(call)
             return call()
         except Exception as exc:
             await _abort(context, exc)
@@ -82,15 +89,20 @@ class LibraryServicer(library_pb2_grpc.LibraryServicer):  # type: ignore[misc]  
         loan = await self._unary(
             context,
             lambda: self._service.create_loan(
-                request.user_id, request.book_id, wire.loan_days_from_pb(request)
+                request.user_id,
+                request.book_id,
+                wire.loan_days_from_pb(request),
+                wire.idempotency_key_from_pb(request),
             ),
+            "CreateLoan",
         )
         return wire.loan_to_pb(loan)
 
     async def ReturnLoan(
         self, request: pb.ReturnLoanRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> pb.Loan:
-        return wire.loan_to_pb(await self._unary(context, lambda: self._service.return_loan(request.id)))
+        loan = await self._unary(context, lambda: self._service.return_loan(request.id), "ReturnLoan")
+        return wire.loan_to_pb(loan)
 
     async def GetLoan(
         self, request: pb.GetLoanRequest, context: grpc.aio.ServicerContext[object, object]
@@ -140,8 +152,25 @@ class LibraryServicer(library_pb2_grpc.LibraryServicer):  # type: ignore[misc]  
         try:
             async for request in request_iterator:
                 check_batch_index(index)
-                loan = self._service.apply_status_update(wire.status_update_from_pb(request))
+                update = wire.status_update_from_pb(request)
+                if "UpdateLoanStatus" in self._service.remote_operations:
+                    loan = await asyncio.to_thread(self._service.apply_status_update, update)
+                else:
+                    loan = self._service.apply_status_update(update)
                 index += 1
                 await context.write(wire.loan_to_pb(loan))
         except Exception as exc:
             await _abort(context, exc)
+
+    # ---- internal: copy reservations (split topology) ---------------------------------------------------
+    async def ReserveCopy(
+        self, request: pb.ReserveCopyRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.Book:
+        book = await self._unary(context, lambda: self._service.reserve_copy(request.book_id, request.key))
+        return wire.book_to_pb(book)
+
+    async def ReleaseCopy(
+        self, request: pb.ReleaseCopyRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.Book:
+        book = await self._unary(context, lambda: self._service.release_copy(request.book_id, request.key))
+        return wire.book_to_pb(book)

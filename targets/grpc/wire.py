@@ -152,6 +152,10 @@ def loan_days_from_pb(msg: pb.CreateLoanRequest) -> int:
     return msg.days if msg.HasField("days") else DEFAULT_LOAN_DAYS
 
 
+def idempotency_key_from_pb(msg: pb.CreateLoanRequest) -> str | None:
+    return msg.idempotency_key if msg.HasField("idempotency_key") else None
+
+
 def status_update_from_pb(msg: pb.LoanStatusUpdate) -> StatusUpdate:
     return StatusUpdate(loan_id=msg.loan_id, status=status_from_pb(msg.status))
 

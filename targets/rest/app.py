@@ -6,7 +6,7 @@ import functools
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import FastAPI
@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -38,7 +39,7 @@ from targets.rest.problems import (
     on_unexpected_error,
 )
 from targets.rest.responses import JsonRecordResponse, NdjsonResponse
-from targets.rest.wire import JSON, NDJSON, PROBLEM_JSON
+from targets.rest.wire import IDEMPOTENCY_KEY, JSON, NDJSON, PROBLEM_JSON
 
 __all__ = ["API_VERSION", "OPENAPI_URL", "create_app"]
 
@@ -46,9 +47,11 @@ API_VERSION = "1.0.0"
 OPENAPI_URL = "/openapi.json"
 DOCS_URL = "/docs"
 _REF = "#/components/schemas/"
+_KEY_PATTERN = "^[A-Za-z0-9._~:-]+$"
 _HEALTHY = orjson.dumps({"status": "SERVING"})
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+T = TypeVar("T")
 
 
 class _DirectRoute(APIRoute):
@@ -80,6 +83,12 @@ class _Endpoints:
 
     def __init__(self, service: LibraryService) -> None:
         self._service = service
+
+    async def _call(self, operation: str, call: Callable[[], T]) -> T:
+        if operation in self._service.remote_operations:
+            # It waits on another service: on a worker thread, so the event loop goes on serving.
+            return await run_in_threadpool(call)
+        return call()
 
     async def add_book(self, request: Request) -> Response:
         body = decode_json(schemas.AddBookRequest, await request.body())
@@ -114,14 +123,21 @@ class _Endpoints:
 
     async def create_loan(self, request: Request) -> Response:
         body = decode_json(schemas.CreateLoanRequest, await request.body())
-        loan = self._service.create_loan(body.user_id, body.book_id, days=body.days)
+        key = request.headers.get(IDEMPOTENCY_KEY)
+        loan = await self._call(
+            "CreateLoan",
+            lambda: self._service.create_loan(
+                body.user_id, body.book_id, days=body.days, idempotency_key=key
+            ),
+        )
         return JsonRecordResponse(loan, status_code=201)
 
     async def get_loan(self, request: Request) -> Response:
         return JsonRecordResponse(self._service.get_loan(_path_id(request, "loan_id")))
 
     async def return_loan(self, request: Request) -> Response:
-        return JsonRecordResponse(self._service.return_loan(_path_id(request, "loan_id")))
+        loan_id = _path_id(request, "loan_id")
+        return JsonRecordResponse(await self._call("ReturnLoan", lambda: self._service.return_loan(loan_id)))
 
     async def get_overdue_loans(self, request: Request) -> Response:
         return NdjsonResponse(self._service.get_overdue_loans())
@@ -132,7 +148,16 @@ class _Endpoints:
         # out, so an error still gets its own status.
         lines = decode_ndjson(schemas.StatusUpdateRequest, await request.body())
         updates = (StatusUpdate(loan_id=line.loan_id, status=line.status) for line in lines)
-        return NdjsonResponse(list(self._service.update_loan_status(updates)))
+        loans = await self._call("UpdateLoanStatus", lambda: list(self._service.update_loan_status(updates)))
+        return NdjsonResponse(loans)
+
+    async def reserve_copy(self, request: Request) -> Response:
+        book_id = _path_id(request, "book_id")
+        return JsonRecordResponse(self._service.reserve_copy(book_id, request.path_params["key"]))
+
+    async def release_copy(self, request: Request) -> Response:
+        book_id = _path_id(request, "book_id")
+        return JsonRecordResponse(self._service.release_copy(book_id, request.path_params["key"]))
 
     async def health(self, request: Request) -> Response:
         return Response(_HEALTHY, media_type=JSON)
@@ -182,6 +207,10 @@ class _Operation:
     ndjson_out: bool = False
     query: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
+    idempotency_key: bool = False  # takes an optional Idempotency-Key header
+    internal: bool = (
+        False  # service to service (split topology); tagged "internal", the gateway leaves it out
+    )
 
 
 def _operations(endpoints: _Endpoints) -> list[_Operation]:
@@ -211,20 +240,26 @@ def _operations(endpoints: _Endpoints) -> list[_Operation]:
                    response=schemas.User, errors=id_errors),
         _Operation("CreateLoan", "POST", "/loans", e.create_loan, "Lend a copy of a book to a user",
                    status=201, request=schemas.CreateLoanRequest, response=schemas.Loan,
-                   errors=(*body_errors, 404, 409)),
+                   errors=(*body_errors, 404, 409, 503), idempotency_key=True),
         _Operation("GetOverdueLoans", "GET", "/loans/overdue", e.get_overdue_loans,
                    "Stream the loans past their due date, in id order", response=schemas.Loan,
                    ndjson_out=True),
         _Operation("UpdateLoanStatus", "POST", "/loans/status", e.update_loan_status,
                    "Apply status updates in order (one per line); the first failure ends the call and the "
                    "updates before it stay applied", request=schemas.StatusUpdateRequest, ndjson_in=True,
-                   response=schemas.Loan, ndjson_out=True, errors=(*body_errors, 404, 409)),
+                   response=schemas.Loan, ndjson_out=True, errors=(*body_errors, 404, 409, 503)),
         _Operation("GetLoan", "GET", "/loans/{loan_id}", e.get_loan, "Get one loan",
                    response=schemas.Loan, errors=id_errors),
         _Operation("ReturnLoan", "POST", "/loans/{loan_id}/return", e.return_loan, "Return a loaned copy",
-                   response=schemas.Loan, errors=(*id_errors, 409)),
+                   response=schemas.Loan, errors=(*id_errors, 409, 503)),
         _Operation("Health", "GET", "/healthz", e.health,
                    "Liveness: SERVING once the target accepts requests", response=schemas.Health),
+        _Operation("ReserveCopy", "PUT", "/books/{book_id}/reservations/{key}", e.reserve_copy,
+                   "Internal: take one copy out under a key (idempotent per key)", response=schemas.Book,
+                   errors=(*id_errors, 409), internal=True),
+        _Operation("ReleaseCopy", "DELETE", "/books/{book_id}/reservations/{key}", e.release_copy,
+                   "Internal: give back the copy held under a key (a key holding nothing changes nothing)",
+                   response=schemas.Book, errors=(*id_errors, 409), internal=True),
     ]
     # fmt: on
 
@@ -236,6 +271,7 @@ _ERROR_DESCRIPTIONS = {
     413: f"Request body over {LIMITS.max_body_bytes} bytes (code InvalidArgument)",
     422: "Wrong shape or type (code InvalidArgument)",
     500: "Unexpected server error (code Internal)",
+    503: "A service this one depends on did not answer; retrying may succeed (code Unavailable)",
 }
 
 
@@ -266,6 +302,24 @@ def _parameters(op: _Operation) -> list[dict[str, Any]]:
     ]
     text_schema = {"type": "string", **schemas.text_rule(CORE_LIMITS["category_max"])}
     params += [{"name": name, "in": "query", "required": True, "schema": text_schema} for name in op.query]
+    if "{key}" in op.path:
+        key_schema = {
+            "type": "string",
+            "maxLength": CORE_LIMITS["reservation_key_max"],
+            "pattern": _KEY_PATTERN,
+        }
+        params.append({"name": "key", "in": "path", "required": True, "schema": key_schema})
+    if op.idempotency_key:
+        key_schema = {
+            "type": "string",
+            "maxLength": CORE_LIMITS["idempotency_key_max"],
+            "pattern": _KEY_PATTERN,
+        }
+        description = "a request repeated with the same key gets the loan the first one created"
+        params.append(
+            {"name": IDEMPOTENCY_KEY, "in": "header", "required": False, "schema": key_schema,
+             "description": description}
+        )  # fmt: skip
     return params
 
 
@@ -381,6 +435,7 @@ def create_app(service: LibraryService) -> FastAPI:
             response_class=Response,
             responses=_responses(op),
             openapi_extra=_openapi_extra(op),
+            tags=["internal"] if op.internal else None,
             route_class_override=_DirectRoute,
         )
     for route in app.router.routes:

@@ -42,6 +42,7 @@ STATUS_FOR_KIND: dict[ErrorKind, int] = {
     ErrorKind.ALREADY_EXISTS: 409,
     ErrorKind.FAILED_PRECONDITION: 409,
     ErrorKind.INTERNAL: 500,
+    ErrorKind.UNAVAILABLE: 503,
 }
 
 

@@ -10,13 +10,14 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from targets.core.service import LibraryService
 from targets.limits import LIMITS
 from targets.rest.app import create_app
 from targets.rest.protocol import LimitedHttpToolsProtocol
 
-__all__ = ["GRACEFUL_SHUTDOWN_S", "serve"]
+__all__ = ["GRACEFUL_SHUTDOWN_S", "serve", "serve_app"]
 
 # On SIGTERM, requests in flight get this long to finish before their connections are closed.
 GRACEFUL_SHUTDOWN_S = 5
@@ -38,8 +39,14 @@ class _Server(uvicorn.Server):
 
 def serve(service: LibraryService, *, host: str, port: int, on_ready: Callable[[int], None]) -> None:
     """Serve `service` on host:port until SIGINT/SIGTERM; `on_ready(actual_port)` once it accepts requests."""
+    serve_app(create_app(service), host=host, port=port, on_ready=on_ready)
+
+
+def serve_app(app: ASGIApp, *, host: str, port: int, on_ready: Callable[[int], None]) -> None:
+    """Serve any ASGI app with the REST target's server settings (the split topology serves its gateway and
+    its timed services with it)."""
     config = uvicorn.Config(
-        create_app(service),
+        app,
         http=LimitedHttpToolsProtocol,  # httptools, plus the head size and idle limits
         loop="uvloop",
         lifespan="off",

@@ -15,10 +15,12 @@ from targets.core.errors import (
     InvalidArgument,
     LibraryError,
     NotFound,
+    Unavailable,
 )
 from targets.core.models import Book, BulkAddResult, Loan, LoanStatus, NewBook, NewUser, StatusUpdate, User
 
 __all__ = [
+    "IDEMPOTENCY_KEY",
     "JSON",
     "NDJSON",
     "PROBLEM_JSON",
@@ -62,6 +64,8 @@ JSON = "application/json"
 NDJSON = "application/x-ndjson"
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:library:error:"
+# Request header of CreateLoan: a retried request with the same key gets the loan the first one created.
+IDEMPOTENCY_KEY = "Idempotency-Key"
 
 # One title per problem type (RFC 9457: the title does not change from occurrence to occurrence).
 TITLES: dict[ErrorKind, str] = {
@@ -70,6 +74,7 @@ TITLES: dict[ErrorKind, str] = {
     ErrorKind.ALREADY_EXISTS: "Already exists",
     ErrorKind.FAILED_PRECONDITION: "Failed precondition",
     ErrorKind.INTERNAL: "Internal error",
+    ErrorKind.UNAVAILABLE: "Service unavailable",
 }
 
 _ERROR_TYPES: dict[ErrorKind, type[LibraryError]] = {
@@ -78,6 +83,7 @@ _ERROR_TYPES: dict[ErrorKind, type[LibraryError]] = {
     ErrorKind.ALREADY_EXISTS: AlreadyExists,
     ErrorKind.FAILED_PRECONDITION: FailedPrecondition,
     ErrorKind.INTERNAL: LibraryError,
+    ErrorKind.UNAVAILABLE: Unavailable,
 }
 
 Record = Book | User | Loan | BulkAddResult

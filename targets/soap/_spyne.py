@@ -254,9 +254,19 @@ class LibraryServiceBase(ServiceBase):
     def GetUser(ctx: Any, id: int) -> User:
         return _core(ctx).get_user(id)
 
-    @rpc(_ID, _ID, _LOAN_DAYS, _returns=_LOAN_OUT, _out_variable_name="loan")
-    def CreateLoan(ctx: Any, user_id: int, book_id: int, days: int | None) -> Loan:
-        return _core(ctx).create_loan(user_id, book_id, DEFAULT_LOAN_DAYS if days is None else days)
+    @rpc(
+        _ID,
+        _ID,
+        _LOAN_DAYS,
+        Unicode.customize(min_occurs=0, nillable=True),
+        _returns=_LOAN_OUT,
+        _out_variable_name="loan",
+    )
+    def CreateLoan(
+        ctx: Any, user_id: int, book_id: int, days: int | None, idempotency_key: str | None
+    ) -> Loan:
+        term = DEFAULT_LOAN_DAYS if days is None else days
+        return _core(ctx).create_loan(user_id, book_id, term, idempotency_key)
 
     @rpc(_ID, _returns=_LOAN_OUT, _out_variable_name="loan")
     def ReturnLoan(ctx: Any, id: int) -> Loan:
@@ -284,6 +294,15 @@ class LibraryServiceBase(ServiceBase):
         # Applied in order; the first failure propagates (-> its fault) and the earlier ones stay applied.
         items = (StatusUpdate(u.loan_id, u.status) for u in updates or ())
         return list(_core(ctx).update_loan_status(items))
+
+    # Internal (split topology): the circulation service reserves and releases copies in the books service.
+    @rpc(_LONG, _TEXT, _returns=_BOOK_OUT, _out_variable_name="book")
+    def ReserveCopy(ctx: Any, book_id: int, key: str) -> Book:
+        return _core(ctx).reserve_copy(book_id, key)
+
+    @rpc(_LONG, _TEXT, _returns=_BOOK_OUT, _out_variable_name="book")
+    def ReleaseCopy(ctx: Any, book_id: int, key: str) -> Book:
+        return _core(ctx).release_copy(book_id, key)
 
 
 # ---- hardened SOAP 1.1 protocol ----------------------------------------------------------------------

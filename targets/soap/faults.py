@@ -29,6 +29,8 @@ FAULT_CODES: Final[dict[ErrorKind, str]] = {
     ErrorKind.ALREADY_EXISTS: "Client.AlreadyExists",
     ErrorKind.FAILED_PRECONDITION: "Client.FailedPrecondition",
     ErrorKind.INTERNAL: "Server",
+    # Not the client's fault and not a bug: a service this one depends on did not answer (split topology).
+    ErrorKind.UNAVAILABLE: "Server.Unavailable",
 }
 
 # Faults raised before the core is reached: the request is not a valid SOAP 1.1 message for this contract.

@@ -18,7 +18,7 @@ from targets.core import LibraryService
 from targets.limits import LIMITS
 from targets.soap._spyne import build_wsgi_app, interface_document, quiet_spyne_logging
 
-__all__ = ["SoapGate", "build_server", "endpoint_url", "serve"]
+__all__ = ["SoapGate", "WsgiApp", "build_server", "endpoint_url", "serve"]
 
 log = logging.getLogger("targets.soap")
 
@@ -127,13 +127,26 @@ def build_server(app: WsgiApp, *, host: str, port: int) -> Any:
     return server
 
 
-def serve(service: LibraryService, *, host: str, port: int, on_ready: Callable[[int], None]) -> None:
-    """Bind, report the bound port once through `on_ready`, serve until SIGINT or SIGTERM, then return."""
+def serve(
+    service: LibraryService,
+    *,
+    host: str,
+    port: int,
+    on_ready: Callable[[int], None],
+    wrap: Callable[[WsgiApp], WsgiApp] | None = None,
+) -> None:
+    """Bind, report the bound port once through `on_ready`, serve until SIGINT or SIGTERM, then return.
+
+    `wrap`, when given, wraps the WSGI app cheroot runs (the split topology adds its timing header).
+    """
     quiet_spyne_logging()
     spyne_app = build_wsgi_app(service, max_body_bytes=LIMITS.max_body_bytes)
     gate = SoapGate(spyne_app, url="", max_body_bytes=LIMITS.max_body_bytes)
-    server = build_server(gate, host=host, port=port)
+    server = build_server(gate if wrap is None else wrap(gate), host=host, port=port)
     server.prepare()  # binds and listens: the port is real from here on (port 0 included)
+    # cheroot sets SO_REUSEADDR only for a fixed port; set here, the connections accepted from now on carry it
+    # too, so a target restarted on the port it got (port 0 at first) binds while they are still closing.
+    server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     stopper: list[threading.Thread] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -21,6 +21,7 @@ from targets.core import (
     Loan,
     LoanStatus,
     NotFound,
+    Unavailable,
     User,
 )
 from targets.rest.app import create_app
@@ -95,6 +96,7 @@ def test_ndjson_lines_and_chunks() -> None:
         (ErrorKind.ALREADY_EXISTS, AlreadyExists),
         (ErrorKind.FAILED_PRECONDITION, FailedPrecondition),
         (ErrorKind.INTERNAL, LibraryError),
+        (ErrorKind.UNAVAILABLE, Unavailable),
     ],
 )
 def test_problem_round_trip(kind: ErrorKind, error_type: type[LibraryError]) -> None:
@@ -110,6 +112,7 @@ def test_error_table() -> None:
         ErrorKind.ALREADY_EXISTS: 409,
         ErrorKind.FAILED_PRECONDITION: 409,
         ErrorKind.INTERNAL: 500,
+        ErrorKind.UNAVAILABLE: 503,
     }
 
 

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rlibrary.proto\x12\nlibrary.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x01\n\x04\x42ook\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04isbn\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x0c\n\x04year\x18\x06 \x01(\x05\x12\x14\n\x0ctotal_copies\x18\x07 \x01(\x05\x12\x18\n\x10\x61vailable_copies\x18\x08 \x01(\x05\"/\n\x04User\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\"\xe8\x01\n\x04Loan\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0f\n\x07user_id\x18\x02 \x01(\x03\x12\x0f\n\x07\x62ook_id\x18\x03 \x01(\x03\x12-\n\tloaned_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breturned_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06status\x18\x07 \x01(\x0e\x32\x16.library.v1.LoanStatus\"m\n\x0e\x41\x64\x64\x42ookRequest\x12\x0c\n\x04isbn\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x0c\n\x04year\x18\x05 \x01(\x05\x12\x0e\n\x06\x63opies\x18\x06 \x01(\x05\"\x1c\n\x0eGetBookRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\x1f\n\x11\x44\x65leteBookRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\x14\n\x12\x44\x65leteBookResponse\".\n\x1aListBooksByCategoryRequest\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\"2\n\x14\x42ulkAddBooksResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\x05\x12\x0b\n\x03ids\x18\x02 \x03(\x03\"-\n\x0e\x41\x64\x64UserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\"\x1c\n\x0eGetUserRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"Q\n\x11\x43reateLoanRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x62ook_id\x18\x02 \x01(\x03\x12\x11\n\x04\x64\x61ys\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x07\n\x05_days\"\x1f\n\x11ReturnLoanRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\x1c\n\x0eGetLoanRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\x18\n\x16GetOverdueLoansRequest\"K\n\x10LoanStatusUpdate\x12\x0f\n\x07loan_id\x18\x01 \x01(\x03\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.library.v1.LoanStatus*\x8a\x01\n\nLoanStatus\x12\x1b\n\x17LOAN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12LOAN_STATUS_ACTIVE\x10\x01\x12\x18\n\x14LOAN_STATUS_RETURNED\x10\x02\x12\x17\n\x13LOAN_STATUS_OVERDUE\x10\x03\x12\x14\n\x10LOAN_STATUS_LOST\x10\x04\x32\xa7\x06\n\x07Library\x12\x37\n\x07\x41\x64\x64\x42ook\x12\x1a.library.v1.AddBookRequest\x1a\x10.library.v1.Book\x12\x37\n\x07GetBook\x12\x1a.library.v1.GetBookRequest\x1a\x10.library.v1.Book\x12K\n\nDeleteBook\x12\x1d.library.v1.DeleteBookRequest\x1a\x1e.library.v1.DeleteBookResponse\x12\x37\n\x07\x41\x64\x64User\x12\x1a.library.v1.AddUserRequest\x1a\x10.library.v1.User\x12\x37\n\x07GetUser\x12\x1a.library.v1.GetUserRequest\x1a\x10.library.v1.User\x12=\n\nCreateLoan\x12\x1d.library.v1.CreateLoanRequest\x1a\x10.library.v1.Loan\x12=\n\nReturnLoan\x12\x1d.library.v1.ReturnLoanRequest\x1a\x10.library.v1.Loan\x12\x37\n\x07GetLoan\x12\x1a.library.v1.GetLoanRequest\x1a\x10.library.v1.Loan\x12Q\n\x13ListBooksByCategory\x12&.library.v1.ListBooksByCategoryRequest\x1a\x10.library.v1.Book0\x01\x12I\n\x0fGetOverdueLoans\x12\".library.v1.GetOverdueLoansRequest\x1a\x10.library.v1.Loan0\x01\x12N\n\x0c\x42ulkAddBooks\x12\x1a.library.v1.AddBookRequest\x1a .library.v1.BulkAddBooksResponse(\x01\x12\x46\n\x10UpdateLoanStatus\x12\x1c.library.v1.LoanStatusUpdate\x1a\x10.library.v1.Loan(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rlibrary.proto\x12\nlibrary.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x01\n\x04\x42ook\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04isbn\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x0c\n\x04year\x18\x06 \x01(\x05\x12\x14\n\x0ctotal_copies\x18\x07 \x01(\x05\x12\x18\n\x10\x61vailable_copies\x18\x08 \x01(\x05\"/\n\x04User\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\"\xe8\x01\n\x04Loan\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0f\n\x07user_id\x18\x02 \x01(\x03\x12\x0f\n\x07\x62ook_id\x18\x03 \x01(\x03\x12-\n\tloaned_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breturned_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06status\x18\x07 \x01(\x0e\x32\x16.library.v1.LoanStatus\"m\n\x0e\x41\x64\x64\x42ookRequest\x12\x0c\n\x04isbn\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x0c\n\x04year\x18\x05 \x01(\x05\x12\x0e\n\x06\x63opies\x18\x06 \x01(\x05\"\x1c\n\x0eGetBookRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\x1f\n\x11\x44\x65leteBookRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\x14\n\x12\x44\x65leteBookResponse\".\n\x1aListBooksByCategoryRequest\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\"2\n\x14\x42ulkAddBooksResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\x05\x12\x0b\n\x03ids\x18\x02 \x03(\x03\"-\n\x0e\x41\x64\x64UserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\"\x1c\n\x0eGetUserRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\x83\x01\n\x11\x43reateLoanRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x62ook_id\x18\x02 \x01(\x03\x12\x11\n\x04\x64\x61ys\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x1c\n\x0fidempotency_key\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\x07\n\x05_daysB\x12\n\x10_idempotency_key\"\x1f\n\x11ReturnLoanRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\x1c\n\x0eGetLoanRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\x18\n\x16GetOverdueLoansRequest\"K\n\x10LoanStatusUpdate\x12\x0f\n\x07loan_id\x18\x01 \x01(\x03\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.library.v1.LoanStatus\"2\n\x12ReserveCopyRequest\x12\x0f\n\x07\x62ook_id\x18\x01 \x01(\x03\x12\x0b\n\x03key\x18\x02 \x01(\t\"2\n\x12ReleaseCopyRequest\x12\x0f\n\x07\x62ook_id\x18\x01 \x01(\x03\x12\x0b\n\x03key\x18\x02 \x01(\t*\x8a\x01\n\nLoanStatus\x12\x1b\n\x17LOAN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12LOAN_STATUS_ACTIVE\x10\x01\x12\x18\n\x14LOAN_STATUS_RETURNED\x10\x02\x12\x17\n\x13LOAN_STATUS_OVERDUE\x10\x03\x12\x14\n\x10LOAN_STATUS_LOST\x10\x04\x32\xa9\x07\n\x07Library\x12\x37\n\x07\x41\x64\x64\x42ook\x12\x1a.library.v1.AddBookRequest\x1a\x10.library.v1.Book\x12\x37\n\x07GetBook\x12\x1a.library.v1.GetBookRequest\x1a\x10.library.v1.Book\x12K\n\nDeleteBook\x12\x1d.library.v1.DeleteBookRequest\x1a\x1e.library.v1.DeleteBookResponse\x12\x37\n\x07\x41\x64\x64User\x12\x1a.library.v1.AddUserRequest\x1a\x10.library.v1.User\x12\x37\n\x07GetUser\x12\x1a.library.v1.GetUserRequest\x1a\x10.library.v1.User\x12=\n\nCreateLoan\x12\x1d.library.v1.CreateLoanRequest\x1a\x10.library.v1.Loan\x12=\n\nReturnLoan\x12\x1d.library.v1.ReturnLoanRequest\x1a\x10.library.v1.Loan\x12\x37\n\x07GetLoan\x12\x1a.library.v1.GetLoanRequest\x1a\x10.library.v1.Loan\x12Q\n\x13ListBooksByCategory\x12&.library.v1.ListBooksByCategoryRequest\x1a\x10.library.v1.Book0\x01\x12I\n\x0fGetOverdueLoans\x12\".library.v1.GetOverdueLoansRequest\x1a\x10.library.v1.Loan0\x01\x12N\n\x0c\x42ulkAddBooks\x12\x1a.library.v1.AddBookRequest\x1a .library.v1.BulkAddBooksResponse(\x01\x12\x46\n\x10UpdateLoanStatus\x12\x1c.library.v1.LoanStatusUpdate\x1a\x10.library.v1.Loan(\x01\x30\x01\x12?\n\x0bReserveCopy\x12\x1e.library.v1.ReserveCopyRequest\x1a\x10.library.v1.Book\x12?\n\x0bReleaseCopy\x12\x1e.library.v1.ReleaseCopyRequest\x1a\x10.library.v1.Bookb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'library_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LOANSTATUS']._serialized_start=1115
-  _globals['_LOANSTATUS']._serialized_end=1253
+  _globals['_LOANSTATUS']._serialized_start=1270
+  _globals['_LOANSTATUS']._serialized_end=1408
   _globals['_BOOK']._serialized_start=63
   _globals['_BOOK']._serialized_end=206
   _globals['_USER']._serialized_start=208
@@ -56,16 +56,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADDUSERREQUEST']._serialized_end=833
   _globals['_GETUSERREQUEST']._serialized_start=835
   _globals['_GETUSERREQUEST']._serialized_end=863
-  _globals['_CREATELOANREQUEST']._serialized_start=865
-  _globals['_CREATELOANREQUEST']._serialized_end=946
-  _globals['_RETURNLOANREQUEST']._serialized_start=948
-  _globals['_RETURNLOANREQUEST']._serialized_end=979
-  _globals['_GETLOANREQUEST']._serialized_start=981
-  _globals['_GETLOANREQUEST']._serialized_end=1009
-  _globals['_GETOVERDUELOANSREQUEST']._serialized_start=1011
-  _globals['_GETOVERDUELOANSREQUEST']._serialized_end=1035
-  _globals['_LOANSTATUSUPDATE']._serialized_start=1037
-  _globals['_LOANSTATUSUPDATE']._serialized_end=1112
-  _globals['_LIBRARY']._serialized_start=1256
-  _globals['_LIBRARY']._serialized_end=2063
+  _globals['_CREATELOANREQUEST']._serialized_start=866
+  _globals['_CREATELOANREQUEST']._serialized_end=997
+  _globals['_RETURNLOANREQUEST']._serialized_start=999
+  _globals['_RETURNLOANREQUEST']._serialized_end=1030
+  _globals['_GETLOANREQUEST']._serialized_start=1032
+  _globals['_GETLOANREQUEST']._serialized_end=1060
+  _globals['_GETOVERDUELOANSREQUEST']._serialized_start=1062
+  _globals['_GETOVERDUELOANSREQUEST']._serialized_end=1086
+  _globals['_LOANSTATUSUPDATE']._serialized_start=1088
+  _globals['_LOANSTATUSUPDATE']._serialized_end=1163
+  _globals['_RESERVECOPYREQUEST']._serialized_start=1165
+  _globals['_RESERVECOPYREQUEST']._serialized_end=1215
+  _globals['_RELEASECOPYREQUEST']._serialized_start=1217
+  _globals['_RELEASECOPYREQUEST']._serialized_end=1267
+  _globals['_LIBRARY']._serialized_start=1411
+  _globals['_LIBRARY']._serialized_end=2348
 # @@protoc_insertion_point(module_scope)

@@ -132,14 +132,16 @@ class GetUserRequest(_message.Message):
     def __init__(self, id: _Optional[int] = ...) -> None: ...
 
 class CreateLoanRequest(_message.Message):
-    __slots__ = ("user_id", "book_id", "days")
+    __slots__ = ("user_id", "book_id", "days", "idempotency_key")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     BOOK_ID_FIELD_NUMBER: _ClassVar[int]
     DAYS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     book_id: int
     days: int
-    def __init__(self, user_id: _Optional[int] = ..., book_id: _Optional[int] = ..., days: _Optional[int] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, user_id: _Optional[int] = ..., book_id: _Optional[int] = ..., days: _Optional[int] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class ReturnLoanRequest(_message.Message):
     __slots__ = ("id",)
@@ -164,3 +166,19 @@ class LoanStatusUpdate(_message.Message):
     loan_id: int
     status: LoanStatus
     def __init__(self, loan_id: _Optional[int] = ..., status: _Optional[_Union[LoanStatus, str]] = ...) -> None: ...
+
+class ReserveCopyRequest(_message.Message):
+    __slots__ = ("book_id", "key")
+    BOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    book_id: int
+    key: str
+    def __init__(self, book_id: _Optional[int] = ..., key: _Optional[str] = ...) -> None: ...
+
+class ReleaseCopyRequest(_message.Message):
+    __slots__ = ("book_id", "key")
+    BOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    book_id: int
+    key: str
+    def __init__(self, book_id: _Optional[int] = ..., key: _Optional[str] = ...) -> None: ...

@@ -94,6 +94,16 @@ class LibraryStub:
                 request_serializer=library__pb2.LoanStatusUpdate.SerializeToString,
                 response_deserializer=library__pb2.Loan.FromString,
                 _registered_method=True)
+        self.ReserveCopy = channel.unary_unary(
+                '/library.v1.Library/ReserveCopy',
+                request_serializer=library__pb2.ReserveCopyRequest.SerializeToString,
+                response_deserializer=library__pb2.Book.FromString,
+                _registered_method=True)
+        self.ReleaseCopy = channel.unary_unary(
+                '/library.v1.Library/ReleaseCopy',
+                request_serializer=library__pb2.ReleaseCopyRequest.SerializeToString,
+                response_deserializer=library__pb2.Book.FromString,
+                _registered_method=True)
 
 
 class LibraryServicer:
@@ -176,6 +186,21 @@ class LibraryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReserveCopy(self, request, context):
+        """Internal (split topology): the circulation service takes a copy out of the books service for a loan and
+        gives it back on return. Idempotent per key: the same key reserves once, and releasing a key that holds
+        nothing changes nothing. Both answer with the book as it is afterwards.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseCopy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LibraryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -238,6 +263,16 @@ def add_LibraryServicer_to_server(servicer, server):
                     servicer.UpdateLoanStatus,
                     request_deserializer=library__pb2.LoanStatusUpdate.FromString,
                     response_serializer=library__pb2.Loan.SerializeToString,
+            ),
+            'ReserveCopy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveCopy,
+                    request_deserializer=library__pb2.ReserveCopyRequest.FromString,
+                    response_serializer=library__pb2.Book.SerializeToString,
+            ),
+            'ReleaseCopy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseCopy,
+                    request_deserializer=library__pb2.ReleaseCopyRequest.FromString,
+                    response_serializer=library__pb2.Book.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -564,6 +599,60 @@ class Library:
             '/library.v1.Library/UpdateLoanStatus',
             library__pb2.LoanStatusUpdate.SerializeToString,
             library__pb2.Loan.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveCopy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/library.v1.Library/ReserveCopy',
+            library__pb2.ReserveCopyRequest.SerializeToString,
+            library__pb2.Book.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseCopy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/library.v1.Library/ReleaseCopy',
+            library__pb2.ReleaseCopyRequest.SerializeToString,
+            library__pb2.Book.FromString,
             options,
             channel_credentials,
             insecure,
