@@ -51,6 +51,7 @@ class RoleOptions:
     log_level: str = "WARNING"
     ready_timeout_s: float = 30.0
     stderr_dir: Path | None = None  # keep each process's stderr as <role>.stderr there (else temp files)
+    metrics: bool = False  # the backends serve their call counters on a free side port (--metrics-port 0)
 
 
 def role_argv(role: str, options: RoleOptions, *, port: int = 0, **addresses: str) -> list[str]:
@@ -68,6 +69,8 @@ def role_argv(role: str, options: RoleOptions, *, port: int = 0, **addresses: st
         argv += ["--backend-threads", str(o.backend_threads)]
     for name, address in addresses.items():
         argv += [f"--{name}", address]
+    if o.metrics and role in ("books", "circulation"):
+        argv += ["--metrics-port", "0"]
     return argv
 
 
@@ -111,6 +114,32 @@ class SplitTopology:
     @property
     def pids(self) -> dict[str, int]:
         return {"gateway": self.gateway.pid, "books": self.books.pid, "circulation": self.circulation.pid}
+
+    @property
+    def metrics_addresses(self) -> list[str]:
+        """host:port of the backends' call counters (started with metrics=True; the gateway has none: every
+        public operation is served, and counted, by exactly one backend)."""
+        found = [p.metrics_address for p in (self.books, self.circulation)]
+        return [address for address in found if address is not None]
+
+    @property
+    def counter_addresses(self) -> list[str]:
+        return self.metrics_addresses
+
+    @property
+    def cpu_pids(self) -> dict[str, int]:
+        """Every process of the topology: the target's CPU is theirs together (bench.run windows)."""
+        return self.pids
+
+    def alive(self) -> bool:
+        return all(process.alive() for process in self.processes().values())
+
+    def stderr_tail(self, limit: int = 4000) -> str:
+        """The stderr tails of the processes that exited (the ones that explain a failure)."""
+        dead = [(role, p) for role, p in self.processes().items() if not p.alive()] or list(
+            self.processes().items()
+        )
+        return "\n".join(f"{role}: {p.stderr_tail(limit // 3).strip()}" for role, p in dead)
 
     def processes(self) -> dict[str, TargetProcess]:
         return {"gateway": self.gateway, "circulation": self.circulation, "books": self.books}
@@ -170,6 +199,7 @@ def start_split(
     wiretap: bool = False,
     ready_timeout_s: float = 30.0,
     stderr_dir: Path | None = None,
+    metrics: bool = False,
 ) -> SplitTopology:
     """Start A, B and the gateway (each its own process, pinned as asked) and return once all answer.
 
@@ -180,7 +210,7 @@ def start_split(
         parse_placement(placement)  # a bad placement is refused here, not as three failed starts
     options = RoleOptions(
         backend_protocol, host, dataset, seed, clock, cpu, placement, backend_timeout_s, backend_threads,
-        ready_timeout_s=ready_timeout_s, stderr_dir=stderr_dir,
+        ready_timeout_s=ready_timeout_s, stderr_dir=stderr_dir, metrics=metrics,
     )  # fmt: skip
     started: list[TargetProcess] = []
     taps: dict[str, Wiretap] = {}

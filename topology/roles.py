@@ -13,14 +13,38 @@ from topology.remote import RemoteCatalogue, RemoteService
 __all__ = ["serve_books", "serve_circulation", "serve_timed"]
 
 OnReady = Callable[[int], None]
+# (port, host:port of the call counters or None): what a role prints its READY line from
+OnReadyCounted = Callable[[int, str | None], None]
+
+
+def _counted(
+    service: LibraryService, host: str, metrics_port: int | None, on_ready: OnReadyCounted
+) -> OnReady:
+    """Serve the service's call counters on `metrics_port` (as every target does with --metrics-port)."""
+    if metrics_port is None:
+        return lambda port: on_ready(port, None)
+    from targets.metrics import start_metrics_server
+    from targets.serve import address
+
+    bound = start_metrics_server(service.calls, host=host, port=metrics_port)
+    return lambda port: on_ready(port, address(host, bound))
 
 
 def serve_books(
-    protocol: str, *, dataset: str, seed: int, clock: Clock, host: str, port: int, on_ready: OnReady
+    protocol: str,
+    *,
+    dataset: str,
+    seed: int,
+    clock: Clock,
+    host: str,
+    port: int,
+    on_ready: OnReadyCounted,
+    metrics_port: int | None = None,
 ) -> None:
     """Service A: the seeded dataset's books, the open loans' copies held as reservations."""
     service = books_service(build_service(dataset, clock=clock, seed=seed))
-    serve_timed(protocol, service, host=host, port=port, on_ready=on_ready)
+    ready = _counted(service, host, metrics_port, on_ready)
+    serve_timed(protocol, service, host=host, port=port, on_ready=ready)
 
 
 def serve_circulation(
@@ -33,14 +57,16 @@ def serve_circulation(
     clock: Clock,
     host: str,
     port: int,
-    on_ready: OnReady,
+    on_ready: OnReadyCounted,
+    metrics_port: int | None = None,
 ) -> None:
     """Service B: the seeded dataset's users and loans; copies reserved in A at `books_address` over the
     same protocol, every call with a deadline of `timeout_s`."""
     books = RemoteService("books", protocol, books_address, timeout_s=timeout_s)
     try:
         service = circulation_service(build_service(dataset, clock=clock, seed=seed), RemoteCatalogue(books))
-        serve_timed(protocol, service, host=host, port=port, on_ready=on_ready)
+        ready = _counted(service, host, metrics_port, on_ready)
+        serve_timed(protocol, service, host=host, port=port, on_ready=ready)
     finally:
         books.close()
 

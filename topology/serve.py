@@ -72,19 +72,19 @@ def run_role(args: argparse.Namespace) -> int:
 def _run_backend(role: str, args: argparse.Namespace, clock: Clock) -> None:
     from topology.roles import serve_books, serve_circulation
 
-    def on_ready(port: int) -> None:
-        print(ready_line(role, args.host, port), flush=True)
+    def on_ready(port: int, metrics: str | None) -> None:
+        print(ready_line(role, args.host, port, metrics=metrics), flush=True)
 
     if role == "books":
         serve_books(
             args.backend_protocol, dataset=args.dataset, seed=args.seed, clock=clock, host=args.host,
-            port=args.port, on_ready=on_ready,
+            port=args.port, on_ready=on_ready, metrics_port=args.metrics_port,
         )  # fmt: skip
     else:
         serve_circulation(
             args.backend_protocol, books_address=args.books, timeout_s=args.backend_timeout,
             dataset=args.dataset, seed=args.seed, clock=clock, host=args.host, port=args.port,
-            on_ready=on_ready,
+            on_ready=on_ready, metrics_port=args.metrics_port,
         )  # fmt: skip
 
 

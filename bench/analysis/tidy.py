@@ -6,7 +6,8 @@
 Schema (one row per measured value):
     run_id, cell_id, attempt, kind (load|pilot|floor), engine (native|python), arm, twin_of, client,
     protocol, scenario, profile, repetition,
-    phase (closed|open|wire|floor|cell), level (c<concurrency> | u<users> | eq<pct> | own<pct> | f<pct> | ""),
+    phase (closed|open|wire|floor|cell|hops),
+    level (c<concurrency> | u<users> | eq<pct> | own<pct> | f<pct> | a hop "gateway->books" | ""),
     operation (name or "*"), metric, value (float), unit, offered_rate (open model, req/s), samples,
     and the flags, as columns on every row:
     steal_pct, noisy (steal above the run's threshold), host_busy (other processes on the pinned CPUs),
@@ -35,6 +36,17 @@ __all__ = ["COLUMNS", "METRICS", "PERCENTILES", "build_tidy", "load", "write_tid
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 PERCENTILE_KEYS = {"p50": "50", "p90": "90", "p99": "99", "p999": "999"}
+SPLIT_PROCESSES = ("gateway", "books", "circulation")
+_HOP_TIMINGS = {
+    "client": "end to end at the client",
+    "total": "the gateway's total",
+    "own": "the gateway's own time",
+    "books": "the gateway waiting on books",
+    "circulation": "the gateway waiting on circulation",
+    "books_total": "books' own total",
+    "circulation_total": "circulation's own total",
+    "circulation_books": "circulation waiting on books",
+}
 METRICS: dict[str, tuple[str, str]] = {
     "capacity_rps": ("req/s", "native: the highest throughput of a server-bound closed-model window"),
     "throughput_rps": ("req/s", "completed calls per second (operation or whole cell)"),
@@ -72,6 +84,16 @@ METRICS: dict[str, tuple[str, str]] = {
     "engine_floor_max_rps": ("req/s", "a native tool's rate against a null server (its own ceiling)"),
     "engine_floor_p50": ("µs", "the open-model generator's latency against a null server, median"),
     "engine_floor_p99": ("µs", "the open-model generator's latency against a null server, 99th pct"),
+    **{
+        f"cpu_us_per_request_{role}": ("µs", f"split topology: {role}'s CPU time per completed call")
+        for role in SPLIT_PROCESSES
+    },
+    **{
+        f"hop_{key}": ("µs", f"split topology, sequential calls: {text} (services' own timings, median)")
+        for key, text in _HOP_TIMINGS.items()
+    },
+    "hop_request_bytes": ("bytes", "split topology: caller -> callee bytes per call on the hop (level)"),
+    "hop_response_bytes": ("bytes", "split topology: callee -> caller bytes per call on the hop (level)"),
     "cpu_probe_target": ("µs", "fixed pure-Python workload on the target CPU (host speed; lower is faster)"),
     "cpu_probe_generator": ("µs", "fixed pure-Python workload on the generator CPU"),
 }
@@ -219,7 +241,28 @@ def _cell_rows(cell: dict[str, Any], ops: dict[str, Any], steal_threshold: float
         server_bound = capacity.get("status") == "server-bound"
         add("cell", "", "*", "capacity_rps", capacity.get("rps"), best, server_bound=server_bound)
     add("cell", "", "*", "max_closed_rps", cell.get("max_closed_rps"), None)
+    hops: dict[str, Any] = cell["hops"] if isinstance(cell.get("hops"), dict) else {}
+    for operation, timing in sorted(hops.get("timing", {}).items()):
+        for key, value in sorted(timing.items()):
+            if key != "samples" and f"hop_{key.replace('.', '_')}" in METRICS:
+                add(
+                    "hops",
+                    "timing",
+                    operation,
+                    f"hop_{key.replace('.', '_')}",
+                    value,
+                    None,
+                    timing.get("samples"),
+                )
+    for operation, per_hop in sorted(hops.get("bytes", {}).items()):
+        for hop, (sent, received) in sorted(per_hop.items()):
+            add("hops", hop, operation, "hop_request_bytes", sent, None)
+            add("hops", hop, operation, "hop_response_bytes", received, None)
     for (phase, level), window in windows.items():
+        for role, seconds in sorted((window.get("process_cpu_s") or {}).items()):
+            calls = window.get("requests") or 0
+            if seconds is not None and calls:
+                add(phase, level, "*", f"cpu_us_per_request_{role}", 1e6 * seconds / calls, window)
         for metric in (
             "throughput_rps",
             "target_cpu_us_per_request",

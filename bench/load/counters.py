@@ -11,12 +11,13 @@ flight at the window's edges, or when the server answered any call with an error
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["CounterCheck", "CounterSnapshot", "check_counts", "scrape"]
+__all__ = ["CounterCheck", "CounterSnapshot", "ScrapeError", "check_counts", "scrape"]
 
 
 class ScrapeError(RuntimeError):
@@ -33,6 +34,19 @@ class CounterSnapshot:
         errors = {key: n - before.errors.get(key, 0) for key, n in self.errors.items()}
         return CounterSnapshot(
             {op: n for op, n in calls.items() if n}, {key: n for key, n in errors.items() if n}
+        )
+
+    def __add__(self, other: CounterSnapshot) -> CounterSnapshot:
+        """Two processes' counts together (each operation is served by one of them)."""
+        calls = {op: self.calls.get(op, 0) + other.calls.get(op, 0) for op in {*self.calls, *other.calls}}
+        errors = {k: self.errors.get(k, 0) + other.errors.get(k, 0) for k in {*self.errors, *other.errors}}
+        return CounterSnapshot(calls, errors)
+
+    def without(self, operations: Iterable[str]) -> CounterSnapshot:
+        left = set(operations)
+        return CounterSnapshot(
+            {op: n for op, n in self.calls.items() if op not in left},
+            {key: n for key, n in self.errors.items() if key[0] not in left},
         )
 
     def record(self) -> dict[str, Any]:

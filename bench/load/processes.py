@@ -12,18 +12,33 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from bench.paths import REPO
 from targets.lifetime import child_env
 
 __all__ = [
     "ExternalTarget",
+    "MeasuredTarget",
     "TargetProcess",
     "TargetStartError",
     "start_ready_process",
     "start_target",
-    "target_for",
 ]
+
+
+class MeasuredTarget(Protocol):
+    """What a cell measures: one target process, a target someone else started, or a split topology's three
+    processes (topology.launch.SplitTopology)."""
+
+    @property
+    def address(self) -> str: ...  # host:port the load goes to
+    @property
+    def cpu_pids(self) -> dict[str, int]: ...  # process name -> pid whose CPU time is the target's
+    @property
+    def counter_addresses(self) -> list[str]: ...  # host:port of each call-counter endpoint
+    def alive(self) -> bool: ...
+    def stderr_tail(self, limit: int = 4000) -> str: ...
 
 
 class TargetStartError(RuntimeError):
@@ -48,6 +63,14 @@ class TargetProcess:
     def metrics_address(self) -> str | None:
         """host:port of the target's call counters (`--metrics-port`), or None when it does not serve them."""
         return self.extras.get("metrics")
+
+    @property
+    def counter_addresses(self) -> list[str]:
+        return [self.metrics_address] if self.metrics_address else []
+
+    @property
+    def cpu_pids(self) -> dict[str, int]:
+        return {"target": self.pid}
 
     @property
     def address(self) -> str:
@@ -233,6 +256,14 @@ class ExternalTarget:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
+    @property
+    def counter_addresses(self) -> list[str]:
+        return []
+
+    @property
+    def cpu_pids(self) -> dict[str, int]:
+        return {}  # not a process of ours: its CPU time is not observable
+
     def alive(self) -> bool:
         return True  # the calls themselves show whether it still answers
 
@@ -241,21 +272,3 @@ class ExternalTarget:
 
     def stderr_tail(self, limit: int = 4000) -> str:
         return ""
-
-
-def target_for(
-    protocol: str,
-    *,
-    impl: str,
-    address: str,
-    dataset: str,
-    seed: int,
-    cpu: int | None,
-    stderr_path: Path | None,
-) -> TargetProcess | ExternalTarget:
-    """The target a cell measures: the running one at `address`, or a fresh one of `impl` with counters."""
-    if address:
-        return ExternalTarget.at(protocol, address)
-    return start_target(
-        protocol, dataset=dataset, seed=seed, cpu=cpu, stderr_path=stderr_path, metrics=True, impl=impl
-    )

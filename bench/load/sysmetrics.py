@@ -103,6 +103,7 @@ class WindowResult:
     host_busy_s: float = 0.0  # busy (non-idle, non-steal) CPU seconds over all CPUs
     cpu_steal_pct: dict[int, float] = field(default_factory=dict)  # per watched CPU
     cpu_busy_s: dict[int, float] = field(default_factory=dict)  # per watched CPU
+    target_cpu_by_pid: dict[int, float] = field(default_factory=dict)  # a target of several processes
 
     @property
     def generator_cpu_pct(self) -> float:
@@ -122,12 +123,15 @@ class Window:
 
     def __init__(
         self,
-        target_pid: int | None,
+        target_pid: int | tuple[int, ...] | None,
         generator_pids: tuple[int, ...] = (),
         *,
         cpus: tuple[int | None, ...] = (),
     ) -> None:
-        self.target_pid = target_pid
+        # A target may be several processes (a split topology): its CPU time is theirs together.
+        self.target_pids: tuple[int, ...] = (
+            () if target_pid is None else (target_pid,) if isinstance(target_pid, int) else target_pid
+        )
         self.generator_pids = generator_pids or (os.getpid(),)
         self.cpus = tuple(c for c in cpus if c is not None)
         self.result: WindowResult | None = None
@@ -140,7 +144,7 @@ class Window:
         self._wall = time.time()
         self._t0 = time.perf_counter()
         self._cpus0 = read_cpus()
-        self._target0 = process_cpu_seconds(self.target_pid) if self.target_pid else 0.0
+        self._target0 = {pid: process_cpu_seconds(pid) for pid in self.target_pids}
         self._gen0 = self._generator_cpu()
         return self
 
@@ -149,7 +153,7 @@ class Window:
     ) -> None:
         wall = time.perf_counter() - self._t0
         cpus1 = read_cpus()
-        target1 = process_cpu_seconds(self.target_pid) if self.target_pid else 0.0
+        target = {pid: process_cpu_seconds(pid) - before for pid, before in self._target0.items()}
         all0, all1 = self._cpus0[None], cpus1[None]
         total = all1.total - all0.total
         steal: dict[int, float] = {}
@@ -165,12 +169,13 @@ class Window:
         self.result = WindowResult(
             wall_s=wall,
             steal_pct=100.0 * (all1.steal - all0.steal) / total if total > 0 else 0.0,
-            target_cpu_s=target1 - self._target0,
+            target_cpu_s=sum(target.values()),
             generator_cpu_s=generator if not math.isnan(generator) else 0.0,
             started_at=self._wall,
             host_busy_s=(all1.busy - all0.busy) / _TICKS,
             cpu_steal_pct=steal,
             cpu_busy_s=busy,
+            target_cpu_by_pid=target,
         )
 
 

@@ -18,6 +18,7 @@ from bench.report.sections.overview import footer, header
 from bench.report.sections.spectra import spectra_section
 from bench.report.sections.streaming import streaming_section
 from bench.report.sections.throughput import throughput_section
+from bench.report.sections.topology import has_split, topology_section
 from bench.report.sections.verdicts import verdicts_section
 from bench.report.sections.virtualization import has_vm, vm_section
 from bench.report.sections.wire import wire_section
@@ -34,6 +35,7 @@ SECTIONS: tuple[tuple[str, str, SectionBuilder], ...] = (
     ("capacity", "Capacity", capacity_section),
     ("load-latency", "Latency under load", load_latency_section),
     ("counters", "Server counters", counters_section),
+    ("topology", "Split topology", topology_section),
     ("spectra", "Latency spectra", spectra_section),
     ("throughput", "Throughput vs latency", throughput_section),
     ("wire", "Bytes on the wire", wire_section),
@@ -63,7 +65,7 @@ def render_report(data: RunData) -> str:
     sections = [
         _safe(anchor, title, builder, data)
         for anchor, title, builder in SECTIONS
-        if anchor != "virtualization" or has_vm(data)
+        if (anchor != "virtualization" or has_vm(data)) and (anchor != "topology" or has_split(data))
     ]
     return page(
         title=f"Benchmark report {data.run_id}",

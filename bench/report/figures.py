@@ -19,12 +19,14 @@ __all__ = [
     "BootBar",
     "LevelPoint",
     "LoadPoint",
+    "Stack",
     "bars_figure",
     "boot_figure",
     "color",
     "figure_html",
     "load_latency_figure",
     "spectrum_figure",
+    "stacked_figure",
     "throughput_latency_figure",
 ]
 
@@ -338,6 +340,41 @@ def load_latency_figure(
     fig.update_yaxes(title_text="latency from intended send (ms, log)", type="log", dtick=1)
     _style(fig, height=460)
     fig.update_layout(margin={"t": 100}, legend={"y": 0.985, "yanchor": "top", "yref": "container"})
+    return fig
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One stacked bar: a category, the series it belongs to, and its parts (name, value) bottom to top."""
+
+    category: str
+    series: str
+    parts: tuple[tuple[str, float], ...]
+
+
+def stacked_figure(stacks: Sequence[Stack], *, y_title: str) -> go.Figure:
+    """Stacked bars: x = category, one bar per series side by side (offset groups), parts stacked."""
+    names = list(dict.fromkeys(name for s in stacks for name, _ in s.parts))
+    series = list(dict.fromkeys(s.series for s in stacks))
+    palette = ("#2f5fa7", "#c0502e", "#2e9457", "#9aa5b8", "#7b4fa8", "#8c6d1f")
+    fig = go.Figure()
+    for i, name in enumerate(names):
+        for j, group in enumerate(series):
+            mine = [s for s in stacks if s.series == group]
+            fig.add_trace(
+                go.Bar(
+                    x=[[s.category for s in mine], [group] * len(mine)],
+                    y=[dict(s.parts).get(name, 0.0) for s in mine],
+                    name=name,
+                    legendgroup=name,
+                    showlegend=j == 0,
+                    marker={"color": palette[i % len(palette)], "line": {"width": 0}},
+                    hovertemplate=f"%{{x}}<br>{esc(name)}: %{{y:.3f}}<extra></extra>",
+                )
+            )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text=y_title)
+    _style(fig, height=460)
     return fig
 
 

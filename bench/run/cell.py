@@ -54,20 +54,12 @@ class NativeCell:
 
     def run(self) -> dict[str, Any]:
         from bench.load.native.engine import NativeEngine
-        from bench.load.processes import target_for
         from bench.run.faults import inject_fault
+        from bench.run.target import cell_target
         from bench.run.windows import measure_window
 
         spec, settings = self.spec, self.settings
-        self.target = target_for(
-            spec.protocol,
-            impl=spec.impl,
-            address=spec.address,
-            dataset=self.scenario.dataset,
-            seed=spec.seed % 1000,
-            cpu=spec.target_cpu,
-            stderr_path=self.out / "target.stderr",
-        )
+        self.target = cell_target(spec, dataset=self.scenario.dataset, out=self.out)
         engine = NativeEngine(
             spec.protocol,
             self.target.address,
@@ -78,7 +70,7 @@ class NativeCell:
         )
         engine.preflight()  # a prepared request the target refuses fails the cell here, by name
         engine.warm_up(settings.native_warmup_s)
-        inject_fault("closed", self.target)
+        fault = inject_fault("closed", self.target)
         levels = settings.capacity_levels if spec.kind == "pilot" else (spec.concurrency or 16,)
         window = settings.native_window_s
 
@@ -93,23 +85,29 @@ class NativeCell:
                 steal_threshold_pct=100.0,  # the runner judges steal per cell, with its own threshold
                 **extra,
             )
-            self.windows.append(measured.record)
+            record = measured.record
+            self.windows.append(record)
             self.ops[phase][label] = measured.ops["ops"] if phase == "closed" else measured.ops
             self._check_target()
-            return measured.record
+            if record["requests"] - record["failures"] <= 0:
+                # Nothing answered: a hung or refusing target, not a measurement.
+                why = f"; {record['counter_reason']}" if record.get("counter_reason") else ""
+                raise RuntimeError(
+                    f"no request completed successfully in window {phase} {label} ({record['tool']}, "
+                    f"{record['failures']} failed){why}"
+                )
+            return record
 
         for level in levels:
             measure("closed", f"c{level}", lambda c=level: engine.closed(c, window), concurrency=level)
         for label, rate in spec.rates if spec.kind == "load" else ():
             measure("open", label, lambda r=rate: engine.open(r, window), target_call_rate=rate)
-        return {"capacity": capacity(self.windows)}
+        return {"capacity": capacity(self.windows), **({"fault": fault} if fault else {})}
 
     def _check_target(self) -> None:
-        if not self.target.alive():
-            raise RuntimeError(
-                f"{self.spec.protocol} target exited with code {self.target.process.returncode}: "
-                f"{self.target.stderr_tail(800).strip()[-400:]}"
-            )
+        from bench.run.target import check_alive
+
+        check_alive(self.spec, self.target)
 
     def raw_files(self) -> dict[str, bytes]:
         return {"ops.json": json.dumps(self.ops, separators=(",", ":")).encode()}

@@ -58,6 +58,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_impls(parser, default="python", what="measure, each beside the others (verified first)")
     add_targets(parser, what="measure beside the built-in ones (verified first; see README)")
+    parser.add_argument(
+        "--topology",
+        choices=("single", "split"),
+        default="single",
+        help="single: one process per target (default); split: the REST gateway over a books and a "
+        "circulation service, one arm per --backend-protocols",
+    )
+    parser.add_argument(
+        "--backend-protocols",
+        default="grpc,rest,soap",
+        help="split topology: the protocols between the gateway and its services to compare (default: all)",
+    )
     parser.add_argument("--profiles", default="local", help="vm_profiles to run on (default: local = no VM)")
     add_repeats(parser, unit="repetitions of each native cell and of the floor cells")
     parser.add_argument(
@@ -148,6 +160,8 @@ def _options(args: argparse.Namespace) -> RunOptions:
         libvirt_uri=args.libvirt_uri,
         aa_arm=args.aa_arm,
         impls=tuple(parse_impls(args.impls)),
+        topology=args.topology,
+        backend_protocols=tuple(split_list(args.backend_protocols)),
         external=tuple(parse_target(text) for text in args.targets),
     )
 

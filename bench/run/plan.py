@@ -103,6 +103,7 @@ class Arm:
     twin_of: str = ""  # the A/A twin repeats this arm's configuration as an independent arm
     impl: str = "python"  # who serves the target: python, node, go (started by the cell), or a --target name
     address: str = ""  # host:port of a target the harness did not start ("" when the cell starts one)
+    backend: str = ""  # split topology: the protocol between the gateway and its services ("": one process)
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class CellSpec:
     rates: tuple[tuple[str, float], ...] = ()  # open-model windows: (label, requests per second)
     impl: str = "python"  # the implementation the cell starts (targets.implementations), or a --target name
     address: str = ""  # a running target the harness did not start: the cell measures it where it is
+    backend: str = ""  # split topology: the gateway's backend protocol (the load goes to the gateway)
 
     @property
     def arm_name(self) -> str:
@@ -202,6 +204,7 @@ def expand_plan(
                                 arm=arm.name,
                                 impl=arm.impl,
                                 address=arm.address,
+                                backend=arm.backend,
                                 # A target someone else started runs where it runs: nothing is pinned there.
                                 target_cpu=None if arm.address else target_cpu,
                             )
@@ -241,6 +244,7 @@ def expand_plan(
                                 twin_of=arm.twin_of,
                                 impl=arm.impl,
                                 address=arm.address,
+                                backend=arm.backend,
                                 # A target someone else started runs where it runs: nothing is pinned there.
                                 target_cpu=None if arm.address else target_cpu,
                             )

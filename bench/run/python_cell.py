@@ -12,18 +12,20 @@ import csv
 import gzip
 import io
 import json
+import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from bench.clients import make_client
 from bench.clients.measure import Measurement
-from bench.load.processes import ExternalTarget, TargetProcess, target_for
 from bench.load.recorder import Recorder
 from bench.load.scenarios import load_scenarios
 from bench.load.wiretap import Wiretap
 from bench.load.workload import Workload
 from bench.run.faults import inject_fault
 from bench.run.plan import CellSpec
+from bench.run.target import cell_target, check_alive
 from bench.run.windows import measure_window
 
 __all__ = ["CellFailed", "PythonCell"]
@@ -65,20 +67,13 @@ class PythonCell:
         self.raw = _Raw()
         self.windows: list[dict[str, Any]] = []
         self.ops: dict[str, Any] = {"wire": {}, "closed": {}, "open": {}}
-        self.target: TargetProcess | ExternalTarget | None = None
+        self.target: Any = None  # bench.run.target.cell_target: a process, an external target, a split one
+        self.hops: dict[str, Any] = {}
         self.engine: PythonEngine | None = None
 
     def run(self) -> dict[str, Any]:
         spec = self.spec
-        self.target = target_for(
-            spec.protocol,
-            impl=spec.impl,
-            address=spec.address,
-            dataset=self.scenario.dataset,
-            seed=spec.seed % 1000,
-            cpu=spec.target_cpu,
-            stderr_path=self.out / "target.stderr",
-        )
+        self.target = cell_target(spec, dataset=self.scenario.dataset, out=self.out)
         settings = self.settings
         self.engine = PythonEngine(
             spec.client,
@@ -95,18 +90,19 @@ class PythonCell:
             open_connections=settings.open_connections,
         )
         self._wire_bytes()
-        inject_fault("closed", self.target)
+        if spec.backend:
+            self._hops()
+        fault = inject_fault("closed", self.target)
         max_rps = self._closed()
         self._open(max_rps)
-        return {"max_closed_rps": max_rps}
+        extra = {"hops": self.hops} if spec.backend else {}
+        return {"max_closed_rps": max_rps, **extra, **({"fault": fault} if fault else {})}
 
     def _check_target(self) -> None:
-        assert self.target is not None
-        if not self.target.alive():
-            raise CellFailed(
-                f"{self.spec.protocol} target exited with code {self.target.process.returncode}: "  # type: ignore[union-attr]
-                f"{self.target.stderr_tail(800).strip()[-400:]}"
-            )
+        try:
+            check_alive(self.spec, self.target)
+        except RuntimeError as exc:
+            raise CellFailed(str(exc)) from None
 
     def _wire_bytes(self) -> None:
         """Sequential calls of every operation through a counting relay: bytes as they cross the socket."""
@@ -118,7 +114,8 @@ class PythonCell:
             self.raw.add(m)
             recorder.add(m)
 
-        with Wiretap((self.target.host, self.target.port)) as tap:
+        host, _, port = self.target.address.rpartition(":")
+        with Wiretap((host.strip("[]"), int(port))) as tap:
             client = make_client(
                 self.spec.client,
                 tap.address,
@@ -139,6 +136,59 @@ class PythonCell:
             finally:
                 client.close()
         self.ops["wire"] = Recorder.dump(recorder.reset())
+        self._check_target()
+
+    def _hops(self) -> None:
+        """Split topology: the services' own timings of each operation (sequential calls, the gateway's
+        Server-Timing: its own time, its waits on books and circulation, theirs), then the bytes on each
+        inter-service hop per call, counted by relays on a second topology of their own (relays add latency,
+        so they never sit on the measured one)."""
+        from topology.launch import start_split
+
+        spec, calls = self.spec, max(5, 3 * self.settings.wire_calls)
+        self.raw.phase = "hops"
+        timings: dict[str, list[dict[str, float]]] = {}
+        elapsed: dict[str, list[float]] = {}
+
+        def keep(m: Measurement) -> None:
+            self.raw.add(m)
+            if m.error is None and m.server_timing:
+                timings.setdefault(m.operation, []).append(m.server_timing)
+                elapsed.setdefault(m.operation, []).append(m.latency_s)
+
+        def sweep(address: str, hook: Any, each: Any = None) -> None:
+            client = make_client(spec.client, address, hook=hook, server_timing=True,
+                                 timeout_s=self.settings.request_timeout_s)  # fmt: skip
+            workload = Workload(client, self.scenario, seed=spec.seed, slot=8)
+            try:
+                for operation in self.scenario.operations:
+                    before = each() if each else {}
+                    for _ in range(calls):
+                        with contextlib.suppress(Exception):
+                            workload.run(operation)
+                    if each:
+                        after = each()
+                        self.hops["bytes"][operation] = {
+                            hop: [(after[hop][i] - before[hop][i]) / calls for i in (0, 1)] for hop in after
+                        }
+            finally:
+                client.close()
+
+        self.hops = {"timing": {}, "bytes": {}, "calls": calls}
+        sweep(self.target.address, keep)
+        for operation, entries in timings.items():
+            keys = sorted({k for e in entries for k in e})
+            self.hops["timing"][operation] = {
+                "client": 1e6 * statistics.median(elapsed[operation]),
+                **{k: 1e6 * statistics.median(e[k] for e in entries if k in e) for k in keys},
+                "samples": len(entries),
+            }
+        tapped = start_split(spec.backend, dataset=self.scenario.dataset, seed=spec.seed % 1000,
+                             cpu=spec.target_cpu, wiretap=True)  # fmt: skip
+        try:
+            sweep(tapped.address, self.raw.add, tapped.hop_bytes)
+        finally:
+            tapped.stop()
         self._check_target()
 
     def _window(self, phase: str, label: str, run: Any, **extra: Any) -> dict[str, Any]:
@@ -186,8 +236,15 @@ class PythonCell:
         finally:
             self.engine.stop_users()
         if max_rps <= 0:
-            errors = self.windows[-1].get("failures", 0) if self.windows else 0
-            raise CellFailed(f"no request completed successfully in the closed model ({errors} failures)")
+            failures = self.windows[-1].get("failures", 0) if self.windows else 0
+            kinds: Counter[str] = Counter()
+            for per_op in self.ops["closed"].values():
+                for stats in per_op.values():
+                    kinds.update(stats.get("errors", {}))
+            seen = ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()) or "no answer"
+            raise CellFailed(
+                f"no request completed successfully in the closed model ({failures} failures: {seen})"
+            )
         return max_rps
 
     def _open(self, max_rps: float) -> None:

@@ -78,6 +78,8 @@ class RunOptions:
     aa_arm: str | None = None  # the native arm scheduled twice (A/A); None: the first protocol's
     impls: tuple[str, ...] = ("python",)  # implementations the cells start (targets.implementations)
     external: tuple[TargetSpec, ...] = ()  # running targets the harness did not start (--target)
+    topology: str = "single"  # single: one process per target; split: the gateway over two services
+    backend_protocols: tuple[str, ...] = ("grpc", "rest", "soap")  # split: the arms
 
 
 def _new_run_id() -> str:
@@ -125,6 +127,8 @@ def _arms(options: RunOptions, clients: list[str], protocol_of: Any) -> list[Arm
     from bench.clients import DEFAULT_CLIENT
     from targets.implementations import IMPLEMENTATIONS
 
+    if options.topology == "split":
+        return _split_arms(options, clients, protocol_of)
     others = [impl for impl in options.impls if impl != "python"]
     arms: list[Arm] = []
     if "native" in options.engines:
@@ -152,6 +156,28 @@ def _arms(options: RunOptions, clients: list[str], protocol_of: Any) -> list[Arm
         names = [arm.name for arm in arms if arm.engine == engine]
         if len(set(names)) != len(names):
             raise UsageError(f"two arms share a name: {', '.join(names)}; name each --target differently")
+    return arms
+
+
+def _split_arms(options: RunOptions, clients: list[str], protocol_of: Any) -> list[Arm]:
+    """The split topology: one arm per backend protocol, all driven through the gateway's public REST API
+    (the native engine's wrk and gload; the python engine's REST clients), plus the A/A twin."""
+    backends = list(options.backend_protocols)
+    arms = []
+    if "native" in options.engines:
+        arms += [Arm(f"gw-{b}", "native", "rest", "", backend=b) for b in backends]
+        twin = options.aa_arm or backends[0]
+        if twin != "none":
+            if twin not in backends:
+                raise UsageError(
+                    f"--aa-arm {twin!r}: choose one of --backend-protocols ({', '.join(backends)})"
+                )
+            arms.append(Arm(f"gw-{twin}-aa", "native", "rest", "", twin_of=f"gw-{twin}", backend=twin))
+    if "python" in options.engines:
+        rest_clients = [c for c in clients if protocol_of(c) == "rest"] or ["rest-lean"]
+        for client in rest_clients:
+            suffix = "" if len(rest_clients) == 1 else f"@{client}"
+            arms += [Arm(f"gw-{b}{suffix}", "python", "rest", client, backend=b) for b in backends]
     return arms
 
 
@@ -268,6 +294,16 @@ class Run:
         from bench.run.manifest import collect_manifest
 
         _choose("--protocols", options.protocols, DEFAULT_CLIENT)
+        _choose("--topology", [options.topology], ("single", "split"))
+        _choose("--backend-protocols", list(options.backend_protocols), DEFAULT_CLIENT)
+        if options.topology == "split":
+            if not options.backend_protocols:
+                raise UsageError("--backend-protocols: give at least one of grpc, rest, soap")
+            if options.external or [i for i in options.impls if i != "python"]:
+                raise UsageError("--topology split measures the Python services behind the gateway: "
+                                 "--impls and --target do not apply")  # fmt: skip
+            if any(p != "local" for p in options.profiles):
+                raise UsageError("--topology split runs on the host only (--profiles local)")
         _choose("--engine", options.engines, ENGINES)
         clients = options.clients or [DEFAULT_CLIENT[p] for p in options.protocols]
         _choose("--clients", clients, CLIENT_KINDS)
@@ -335,6 +371,19 @@ class Run:
             "settings": {p: asdict(v) for p, v in settings.items()},
             "repeats_by_profile": {p: options.repeats if p == "local" else vm_repeats for p in profiles},
             "placement": {p: {"target_cpu": t, "generator_cpu": g} for p, (t, g) in placement.items()},
+            "topology": {
+                "kind": options.topology,
+                **(
+                    {
+                        "backend_protocols": list(options.backend_protocols),
+                        # On 2 CPUs the gateway and both services share the target CPU (each cell's
+                        # processes are pinned there); the generator keeps its own.
+                        "processes": ["gateway", "books", "circulation"],
+                    }
+                    if options.topology == "split"
+                    else {}
+                ),
+            },
             "libvirt_uri": options.libvirt_uri,
         }
         checks = {} if dry_run else _verify_arms(arms, options.request_timeout_s)

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.load.counters import check_counts, scrape
+from bench.load.counters import CounterSnapshot, ScrapeError, check_counts, scrape
 from bench.load.engine import EngineRun
-from bench.load.processes import ExternalTarget, TargetProcess
+from bench.load.processes import MeasuredTarget
 from bench.load.recorder import OpStats, Recorder
 from bench.load.sysmetrics import Window, other_cpu_pct, window_record
 from bench.thresholds import (
@@ -31,6 +31,7 @@ from bench.thresholds import (
     PACING_DISTORTION_LIMIT,
     TARGET_BOUND_PCT,
 )
+from targets.core import INTERNAL_OPERATIONS
 
 __all__ = ["WindowMeasurement", "measure_window", "pacing_distortion"]
 
@@ -41,6 +42,21 @@ class WindowMeasurement:
     def __init__(self, record: dict[str, Any], ops: dict[str, Any]) -> None:
         self.record = record
         self.ops = ops
+
+
+def _scrape_all(addresses: list[str]) -> CounterSnapshot | ScrapeError | None:
+    """The calls the target's processes served, together; internal calls between them (a split topology's
+    ReserveCopy) are not requests of any load tool and are left out. A process whose counters cannot be read
+    (it died, or is being restarted) leaves the window unchecked: the error says why."""
+    if not addresses:
+        return None
+    total = CounterSnapshot()
+    try:
+        for address in addresses:
+            total = total + scrape(address)
+    except ScrapeError as exc:
+        return exc
+    return total.without(INTERNAL_OPERATIONS)
 
 
 def pacing_distortion(run: EngineRun) -> dict[str, float]:
@@ -69,7 +85,7 @@ def measure_window(
     *,
     phase: str,
     label: str,
-    target: TargetProcess | ExternalTarget,
+    target: MeasuredTarget,
     target_cpu: int | None,
     generator_cpu: int | None,
     generator_pids: tuple[int, ...] = (),
@@ -79,15 +95,17 @@ def measure_window(
 ) -> WindowMeasurement:
     """Run one window and judge it; `begin` runs right after the counters are read (an engine that runs
     between windows starts recording there); `extra` fields go into the record (e.g. users=16)."""
-    before = scrape(target.metrics_address) if target.metrics_address else None
+    counters = target.counter_addresses
+    before = _scrape_all(counters)
     scraped = time.perf_counter()
     if begin is not None:
         begin()
     begun = time.perf_counter()
-    with Window(target.pid, generator_pids, cpus=(target_cpu, generator_cpu)) as window:
+    pids = target.cpu_pids
+    with Window(tuple(pids.values()), generator_pids, cpus=(target_cpu, generator_cpu)) as window:
         result = run()
     ended = time.perf_counter()
-    after = scrape(target.metrics_address) if target.metrics_address else None
+    after = _scrape_all(counters)
     edges_s = (begun - scraped) + (time.perf_counter() - ended)
     w = window.result
     assert w is not None
@@ -117,9 +135,12 @@ def measure_window(
     # The target's CPU share is over the engine's own window when it reports one (a tool's start and exit
     # are outside it): scaled above from the Window's measurement around the whole run.
     _noise(record, w, target_cpu, generator_cpu, steal_threshold_pct, generator_cpu_s)
-    if target.pid is None:
+    if not pids:
         # A target the harness did not start: no process whose CPU time it could read.
         record.update(target_cpu_s=None, target_cpu_pct=None, target_cpu_us_per_request=None)
+    elif len(pids) > 1:
+        # Several processes (a split topology): each one's CPU time, beside their sum.
+        record["process_cpu_s"] = {name: w.target_cpu_by_pid.get(pid) for name, pid in pids.items()}
     if result.model == "closed":
         record["server_bound"] = (
             None
@@ -142,7 +163,11 @@ def measure_window(
             pacing_distorted=any(v > PACING_DISTORTION_LIMIT for v in distortion.values()),
             generator_limited=late,
         )
-    if before is not None and after is not None:
+    unread = next((x for x in (before, after) if isinstance(x, ScrapeError)), None)
+    if unread is not None:
+        record.update(counters_ok=False, counter_reason=str(unread))
+    elif before is not None and after is not None:
+        assert isinstance(before, CounterSnapshot) and isinstance(after, CounterSnapshot)
         in_flight = result.in_flight
         if result.continuous and wall > 0:
             # Calls the running load made between the scrapes and the window's edges (at the window's rate).

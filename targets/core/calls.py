@@ -19,7 +19,10 @@ from collections import Counter
 from types import TracebackType
 
 from targets.core.errors import ErrorKind, LibraryError
-from targets.core.operations import OPERATIONS
+from targets.core.operations import INTERNAL_OPERATIONS, OPERATIONS
+
+# The public operations and the internal ones a split topology's books service serves (ReserveCopy, ...).
+_COUNTED = (*OPERATIONS, *INTERNAL_OPERATIONS)
 
 __all__ = ["CallCounters", "OperationCall"]
 
@@ -66,7 +69,7 @@ class CallCounters:
         self._errors: Counter[tuple[str, str]] = Counter()
 
     def call(self, operation: str) -> OperationCall:
-        if operation not in OPERATIONS:
+        if operation not in _COUNTED:
             raise ValueError(f"{operation!r} is not an operation of the contract")
         return OperationCall(self, operation)
 
@@ -86,5 +89,5 @@ class CallCounters:
     def snapshot(self) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
         """(calls by operation, errors by (operation, kind)); every operation is present in the calls."""
         with self._lock:
-            calls = {name: self._calls.get(name, 0) for name in OPERATIONS}
+            calls = {name: self._calls.get(name, 0) for name in _COUNTED}
             return calls, dict(self._errors)

@@ -17,8 +17,8 @@ import pytest
 
 from bench.clients import LibraryClient, RemoteError, make_client
 from bench.clients.local_client import LocalClient
+from bench.verify.cases import CASES, CLOCK, DATASET, Case, Ctx
 from targets.core import ErrorKind, build_service, parse_clock
-from tests.conformance.cases import CASES, CLOCK, DATASET, Case, Ctx
 from tests.topology.conftest import BACKEND_PROTOCOLS
 from topology.launch import start_split
 
