@@ -43,8 +43,8 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("total_ms", "total migration time (QEMU)", "ms"),
     ("downtime_ms", "downtime (QEMU's figure)", "ms"),
     ("gap_ms", "gap seen from outside (host clock)", "ms"),
-    ("gap_guest_ms", "the same gap on the guest's clock", "ms"),
-    ("pause_events_ms", "source paused → destination resumed (libvirt events)", "ms"),
+    ("pause_events_ms", "… of which paused → resumed (libvirt events)", "ms"),
+    ("resume_to_line_ms", "… of which resumed → the guest's first line", "ms"),
     ("api_wall_s", "migrateToURI3 wall time", "s"),
     ("transferred_mb", "memory transferred", "MB"),
     ("iterations", "pre-copy iterations", ""),
@@ -79,6 +79,8 @@ def _stat(records: list[dict[str, Any]], key: str, unit: str) -> str:
     if quartiles is None:
         return "–"
     q1, median, q3 = quartiles
+    if all(value.is_integer() for value in quartiles):  # counts (iterations): no decimals to invent
+        return f"{median:.0f}{' ' + unit if unit else ''} [{q1:.0f}–{q3:.0f}]"
     return f"{fmt(median, unit)} [{fmt(q1)}–{fmt(q3)}]"
 
 
@@ -182,7 +184,7 @@ def _timeline_figure(rows: list[dict[str, str]], record: dict[str, Any], emulate
     for side, colour in SIDE_COLORS.items():
         requests = [r for r in rows if r["kind"] == "R" and r["side"] == side]
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=[float(r["host_s"]) for r in requests],
                 y=[float(r["latency_ms"]) for r in requests],
                 mode="markers",
@@ -194,7 +196,7 @@ def _timeline_figure(rows: list[dict[str, str]], record: dict[str, Any], emulate
     errors = [r for r in rows if r["kind"] == "E"]
     if errors:
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=[float(r["host_s"]) for r in errors],
                 y=[float(r["latency_ms"] or 0) for r in errors],
                 mode="markers",
@@ -204,7 +206,7 @@ def _timeline_figure(rows: list[dict[str, str]], record: dict[str, Any], emulate
         )
     times = [float(r["host_s"]) for r in rows]
     fig.add_trace(
-        go.Scattergl(
+        go.Scatter(
             x=times[1:],
             y=[(b - a) * 1000 for a, b in itertools.pairwise(times)],
             mode="lines",
@@ -221,6 +223,9 @@ def _timeline_figure(rows: list[dict[str, str]], record: dict[str, Any], emulate
     if paused is not None and resumed is not None:
         fig.add_vrect(x0=paused, x1=resumed, fillcolor="#b3401f", opacity=0.25, line_width=0,
                       annotation_text="paused", annotation_position="top right")  # fmt: skip
+    first = marks.get("first_destination_line_s")
+    if resumed is not None and first is not None and first > resumed:
+        fig.add_vrect(x0=resumed, x1=first, fillcolor="#d98a00", opacity=0.2, line_width=0)
     for seconds, iteration in marks.get("iterations_s") or []:
         fig.add_vline(x=seconds, line_width=1, line_dash="dot", line_color="#7b4fa8",
                       annotation_text=f"it {iteration}", annotation_position="bottom right")  # fmt: skip
@@ -253,10 +258,10 @@ def _timelines(out: Path, manifest: dict[str, Any], records: list[dict[str, Any]
         paragraph(
             "Each point is one request of the load inside the guest, placed at the host time its line "
             "reached the host and measured by the guest's own clock. The grey line is the silence between "
-            "two consecutive lines as the host saw it: its spike is the pause seen from outside. Shaded: "
-            "pre-copy (the guest runs while its memory is copied; dotted lines mark the iterations the "
-            "sampler saw begin) and the pause from the source's suspend event to the destination's resume "
-            "event."
+            "two consecutive lines as the host saw it: its spike at the switchover is the gap seen from "
+            "outside. Shaded: pre-copy (the guest runs while its memory is copied; dotted lines mark the "
+            "iterations the sampler saw begin), the pause (red: from the source's suspended to the "
+            "destination's resumed event) and the resumed guest's silence until its first line (orange)."
         )
     ]
     figures: list[str] = []
@@ -276,7 +281,7 @@ def _timelines(out: Path, manifest: dict[str, Any], records: list[dict[str, Any]
             figures.append(div)
             caption = (
                 f"{level}, repeat {record['repeat']}: total {fmt(record.get('total_ms'), 'ms')}, QEMU "
-                f"downtime {fmt(record.get('downtime_ms'), 'ms')}, pause seen from outside "
+                f"downtime {fmt(record.get('downtime_ms'), 'ms')}, gap seen from outside "
                 f"{fmt(record.get('gap_ms'), 'ms')}"
             )
             html = figure_html(_timeline_figure(rows, record, emulated), div, caption)
@@ -290,9 +295,9 @@ def _timelines(out: Path, manifest: dict[str, Any], records: list[dict[str, Any]
 
 
 def _repeats(records: list[dict[str, Any]]) -> Section:
-    headers = ["level", "repeat", "outcome", "total ms", "downtime ms", "gap seen ms", "events ms",
-               "API s", "transferred MB", "iterations", "dirty MB/s", "latency before / during / after ms",
-               "lost lines", "host busy %", "reason"]  # fmt: skip
+    headers = ["level", "repeat", "outcome", "total ms", "downtime ms", "gap seen ms", "paused→resumed ms",
+               "resumed→line ms", "API s", "transferred MB", "iterations", "dirty MB/s",
+               "latency before / during / after ms", "lost lines", "host busy %", "reason"]  # fmt: skip
     rows: list[Row] = []
     for r in records:
         outcome: object = (
@@ -301,12 +306,13 @@ def _repeats(records: list[dict[str, Any]]) -> Section:
         latency = " / ".join(fmt(r.get(f"{phase}_median_ms")) for phase in ("before", "during", "after"))
         cells = [
             r["level"], r["repeat"], outcome, fmt(r.get("total_ms")), fmt(r.get("downtime_ms")),
-            fmt(r.get("gap_ms")), fmt(r.get("pause_events_ms")), fmt(r.get("api_wall_s")),
-            fmt(r.get("transferred_mb")), fmt(r.get("iterations")), fmt(r.get("dirty_rate_max_mb_s")),
+            fmt(r.get("gap_ms")), fmt(r.get("pause_events_ms")), fmt(r.get("resume_to_line_ms")),
+            fmt(r.get("api_wall_s")), fmt(r.get("transferred_mb")), fmt(r.get("iterations")),
+            fmt(r.get("dirty_rate_max_mb_s")),
             latency, fmt(r.get("lost_lines")), fmt(r.get("host_busy_pct")), r.get("reason") or "",
         ]  # fmt: skip
         rows.append(Row(cells, "" if r.get("outcome") == "ok" else "failed"))
-    body = table(headers, rows, numeric=range(3, 14), wrap=[14], caption="every repeat, in run order")
+    body = table(headers, rows, numeric=range(3, 15), wrap=[15], caption="every repeat, in run order")
     return Section("repeats", "Every migration", body if rows else no_data("No migration was recorded."))
 
 
@@ -319,8 +325,13 @@ def _method(manifest: dict[str, Any]) -> Section:
                             "every 50 ms on the source while the migration ran."),
         ("Gap seen from outside", "the host-clock time between the last line of the guest's load that "
                                   "reached the host from the source and the first that came from the "
-                                  "destination (lines are written at least every 5 ms). The same two lines' "
-                                  "guest times tell how much of the gap the guest's own clock noticed."),
+                                  "destination (a heartbeat thread writes a line at least every 5 ms, also "
+                                  "while a request is in flight). It splits into the pause (from the "
+                                  "source's suspended to the destination's resumed lifecycle event) and the "
+                                  "time the resumed guest takes to write again: under TCG the destination "
+                                  "QEMU starts with an empty translation cache and re-translates the code "
+                                  "it runs first. The guest's own clock cannot measure the gap: it stops "
+                                  "with the guest and catches up in jumps afterwards."),
         ("Source paused → destination resumed", "the host times at which libvirt's lifecycle events "
                                                  "arrived from each daemon."),
         ("In-guest latency", "measured by the load generator inside the guest with the guest's clock: a "

@@ -140,8 +140,7 @@ def test_lines_of_both_ends_make_one_series_and_show_the_pause() -> None:
     pause = timeline.switchover_gap(events)
     assert pause is not None and (pause.before.seq, pause.after.seq) == (3, 5)
     assert (pause.before.side, pause.after.side) == ("source", "destination")
-    assert pause.host_s == pytest.approx(0.280) and pause.guest_s == pytest.approx(0.010)
-    assert pause.unseen_s == pytest.approx(0.270)
+    assert pause.host_s == pytest.approx(0.280)
     assert timeline.switchover_gap(src_events) is None  # never reached the destination
     assert timeline.line_interval_s(events, 10.0, 10.1) == pytest.approx(0.005)
     summary = timeline.latency_summary(events, 10.0, 11.0)

@@ -8,7 +8,7 @@ stamps with its own clock. Lines (times in microseconds of the guest's CLOCK_MON
     BENCH-LOAD-START level=<level> protocol=<protocol> t=<us>
     R <seq> <t_us> <latency_us>            a request that succeeded, t = when it ended
     E <seq> <t_us> <latency_us> <error>    a request that failed
-    H <seq> <t_us>                         heartbeat, every HEARTBEAT_S while nothing else was written
+    H <seq> <t_us>                         heartbeat, whenever HEARTBEAT_S passed without a line
 
 `seq` counts every line, so the host can tell a lost line from a quiet guest. The guest's clock stops while
 the guest is paused (the switchover), so a request that spans the pause does not look slower from inside;
@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -127,6 +128,32 @@ def _now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
+class _Lines:
+    """The port, shared by the load (main thread) and the heartbeat thread: one numbered line per write."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.seq = 0
+        self.last_write = time.monotonic()
+        self.lock = threading.Lock()
+
+    def emit(self, kind: str, *fields: object) -> None:
+        with self.lock:
+            self.seq += 1
+            self.out.write(" ".join([kind, str(self.seq), *map(str, fields)]) + "\n")
+            self.last_write = time.monotonic()
+
+    def heartbeat(self) -> None:
+        """A line whenever HEARTBEAT_S passed without one, also while a request is in flight: the host
+        then sees the pause itself, not the pause plus the rest of a slow request."""
+        while True:
+            quiet = time.monotonic() - self.last_write
+            if quiet >= HEARTBEAT_S:
+                self.emit("H", _now_us())
+            else:
+                time.sleep(HEARTBEAT_S - quiet)
+
+
 def run(params: dict[str, str]) -> int:
     from bench.clients import make_client
     from bench.clients.measure import Measurement
@@ -138,46 +165,33 @@ def run(params: dict[str, str]) -> int:
     if params["level"] == "dirty":
         writer = [sys.executable, "-m", "bench.vm.migrate._load", "--dirty", params["dirty_mib_s"]]
         children.append(subprocess.Popen(writer, text=True))
-    seq = 0
-    last_write = 0.0
+    lines = _Lines(out)
     started = False
-
-    def emit(kind: str, *fields: object) -> None:
-        nonlocal seq, last_write
-        seq += 1
-        out.write(" ".join([kind, str(seq), *map(str, fields)]) + "\n")
-        last_write = time.monotonic()
 
     def on_call(m: Measurement) -> None:
         if not started:
             return
         latency_us = round(m.latency_s * 1e6)
         if m.error is None:
-            emit("R", _now_us(), latency_us)
+            lines.emit("R", _now_us(), latency_us)
         else:
-            emit("E", _now_us(), latency_us, m.error.replace(" ", "_"))
+            lines.emit("E", _now_us(), latency_us, m.error.replace(" ", "_"))
 
     client = make_client(CLIENT_KIND[params["protocol"]], f"127.0.0.1:{port}", hook=on_call, timeout_s=60)
     client.get_book(BOOK_ID)  # the first call opens the connection: not part of the series
     print(f"BENCH-LOAD-START level={params['level']}", flush=True)  # on the console, for the boot log
     out.write(f"BENCH-LOAD-START level={params['level']} protocol={params['protocol']} t={_now_us()}\n")
     started = True
+    threading.Thread(target=lines.heartbeat, name="heartbeat", daemon=True).start()
     busy = params["level"] in ("busy", "dirty")
     next_request = time.monotonic()
     try:
         while True:
-            now = time.monotonic()
-            if busy or now >= next_request:
-                with contextlib.suppress(Exception):  # recorded through the hook; the load goes on
-                    client.get_book(BOOK_ID)
-                next_request = max(next_request + IDLE_INTERVAL_S, time.monotonic())
-            now = time.monotonic()
-            if now - last_write >= HEARTBEAT_S:
-                emit("H", _now_us())
+            with contextlib.suppress(Exception):  # recorded through the hook; the load goes on
+                client.get_book(BOOK_ID)
             if not busy:
-                pause = min(next_request, last_write + HEARTBEAT_S) - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
+                next_request = max(next_request + IDLE_INTERVAL_S, time.monotonic())
+                time.sleep(max(0.0, next_request - time.monotonic()))
     finally:
         for child in children:
             child.terminate()

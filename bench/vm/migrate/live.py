@@ -84,7 +84,8 @@ class MigrationOutcome:
     stats: dict[str, int] = field(default_factory=dict)  # completed job statistics, from the destination
     samples: list[JobSample] = field(default_factory=list)
     max_downtime_ms: int | None = None  # as libvirt reports it for this migration
-    destination: DomainHandle | None = None
+    destination: DomainHandle | None = None  # the guest on the destination, once it arrived there
+    arriving: DomainHandle | None = None  # tracked on the destination from the start: its lifecycle events
 
     @property
     def api_wall_s(self) -> float:
@@ -99,7 +100,8 @@ def _side(src: Hypervisor, dst: Hypervisor, name: str) -> Side:
         on_source = src.state(name) == "running"
         on_destination = dst.state(name) == "running"
         settled = on_source != on_destination and (dst.state(name) is None or on_destination)
-        if settled or time.monotonic() > deadline:
+        gone = src.state(name) is None and dst.state(name) is None  # nothing left to settle
+        if settled or gone or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     if on_source and on_destination:
@@ -177,6 +179,7 @@ def migrate(
         aborted=aborted,
         samples=samples,
         max_downtime_ms=max_downtime,
+        arriving=arriving,
     )
     if outcome.completed and dst.attach(arriving):
         outcome.destination = arriving

@@ -82,6 +82,7 @@ SUMMARY_KEYS: dict[str, str] = {
     "downtime_ms": "downtime (QEMU), ms",
     "gap_ms": "gap seen from outside, ms",
     "pause_events_ms": "paused→resumed events, ms",
+    "resume_to_line_ms": "resumed→first line, ms",
     "transferred_mb": "memory transferred, MB",
     "iterations": "iterations",
     "dirty_rate_max_mb_s": "dirty rate (max), MB/s",
@@ -407,15 +408,20 @@ def _series_figures(
             figures[f"{phase}_{key}"] = value
     pause = timeline.switchover_gap(events)
     figures["gap_ms"] = round(pause.host_s * 1000, 2) if pause else None
-    figures["gap_guest_ms"] = round(pause.guest_s * 1000, 2) if pause else None
     interval = timeline.line_interval_s(events, zero - window_s, zero)
     figures["line_interval_ms"] = round(interval * 1000, 2) if interval is not None else None
+    marks["last_source_line_s"] = _rel(pause.before.host_t, zero) if pause else None
+    marks["first_destination_line_s"] = _rel(pause.after.host_t, zero) if pause else None
     paused, resumed = marks["source_paused_s"], marks["destination_resumed_s"]
-    figures["pause_events_ms"] = round((resumed - paused) * 1000, 2) if paused and resumed else None
-    source_lines = [e.host_t for e in events if e.side == "source" and e.host_t >= zero]
-    destination_lines = [e.host_t for e in events if e.side == "destination"]
-    marks["last_source_line_s"] = _rel(max(source_lines, default=None), zero)
-    marks["first_destination_line_s"] = _rel(min(destination_lines, default=None), zero)
+    first = marks["first_destination_line_s"]
+
+    def ms(start: float | None, end: float | None) -> float | None:
+        return round((end - start) * 1000, 2) if start is not None and end is not None else None
+
+    # The gap in two parts: the pause itself (libvirt's lifecycle events from each end), then the time the
+    # resumed guest takes to write again (under TCG the new QEMU first re-translates the code it runs).
+    figures["pause_events_ms"] = ms(paused, resumed)
+    figures["resume_to_line_ms"] = ms(resumed, first)
     return figures
 
 
@@ -481,9 +487,9 @@ def migrate_once(
             if outcome.completed and outcome.destination is not None:
                 # The guest runs on the destination now: keep it under observation for the window.
                 if outcome.destination.wait_stopped(plan.window_s):
-                    record.update(outcome="crashed", reason=_crash_reason(tails, outcome, handle.events))
+                    record.update(outcome="crashed", reason=_crash_reason(tails, outcome))
             elif outcome.completed:
-                record.update(outcome="crashed", reason=_crash_reason(tails, outcome, handle.events))
+                record.update(outcome="crashed", reason=_crash_reason(tails, outcome))
             elif outcome.aborted == "timeout":
                 record.update(outcome="timeout", reason=_timeout_reason(outcome, plan))
             else:
@@ -493,7 +499,7 @@ def migrate_once(
                 )
             record["guest_side"] = outcome.side
             record["source_events"] = [[round(t - outcome.started_t, 4), e] for t, e in handle.events]
-            dest_events = outcome.destination.events if outcome.destination else []
+            dest_events = outcome.arriving.events if outcome.arriving else []
             record["destination_events"] = [[round(t - outcome.started_t, 4), e] for t, e in dest_events]
             record["marks"] = _marks(outcome, handle.events, dest_events)
         finally:
@@ -521,12 +527,14 @@ def migrate_once(
     return record
 
 
-def _crash_reason(tails: _Tails, outcome: MigrationOutcome, source_events: list[tuple[float, str]]) -> str:
+def _crash_reason(tails: _Tails, outcome: MigrationOutcome) -> str:
     time.sleep(0.5)  # the kernel's last lines reach the file after the guest is gone
-    paused = next((t for t, e in source_events if e == "suspended" and t >= outcome.started_t), None)
-    after = f" {time.monotonic() - paused:.1f} s after the switchover" if paused else ""
+    events = outcome.arriving.events if outcome.arriving else []
+    resumed = next((t for t, e in events if e == "resumed"), None)
+    stopped = next((t for t, e in events if e == "stopped"), None)
+    after = f" {stopped - resumed:.1f} s after it resumed there" if resumed and stopped else ""
     return (
-        f"the migration completed, but the guest stopped on the destination (seen{after}): "
+        f"the migration completed, but the guest stopped on the destination{after}: "
         f"{tails.crash() or tails.failure() or 'no crash message on its console'}"
     )
 

@@ -2,10 +2,9 @@
 
 Each line the guest writes (see `_load.py`) reaches a file on the host side that runs the guest at that
 moment, and is stamped there with the host's time.monotonic() when it appears (`SerialTail`). Ordered by
-the guest's own line counter, the two files become one series. The pause seen from outside is the silence
+the guest's own line counter, the two files become one series. The gap seen from outside is the silence
 between the last line the source delivered and the first one the destination delivered, on the host's
-clock; the guest's own clock between the same two lines says how much of that silence it noticed (a clock
-that stops with the guest notices nothing of the pause).
+clock. The guest's own clock cannot measure it: it stops with the guest and catches up in jumps after.
 """
 
 from __future__ import annotations
@@ -85,7 +84,7 @@ def merge(*sides: list[LoadEvent]) -> tuple[list[LoadEvent], int]:
 
 @dataclass(frozen=True)
 class Pause:
-    """The silence between two consecutive lines, as the host and as the guest saw it."""
+    """The silence between two consecutive lines, on the host's clock."""
 
     before: LoadEvent
     after: LoadEvent
@@ -93,15 +92,6 @@ class Pause:
     @property
     def host_s(self) -> float:
         return self.after.host_t - self.before.host_t
-
-    @property
-    def guest_s(self) -> float:
-        return (self.after.guest_us - self.before.guest_us) / 1e6
-
-    @property
-    def unseen_s(self) -> float:
-        """Host time between the two lines that the guest's clock did not see."""
-        return self.host_s - self.guest_s
 
 
 def switchover_gap(events: list[LoadEvent]) -> Pause | None:
