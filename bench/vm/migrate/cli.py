@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _plan(args: argparse.Namespace) -> Any:
     from bench.vm.connection import URI_ENV
     from bench.vm.migrate._load import LEVELS
-    from bench.vm.migrate.runner import plan_migrations
+    from bench.vm.migrate.plan import plan_migrations
     from bench.vm.profiles import find_profile
 
     levels = tuple(split_list(args.loads))
