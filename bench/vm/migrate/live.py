@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bench.vm.connection import DomainHandle, Hypervisor
+from bench.vm.errors import MigrationError
 
 __all__ = ["JobSample", "MigrationOutcome", "MigrationRequest", "migrate"]
 
@@ -129,7 +130,12 @@ def migrate(
     arriving = dst.expect(handle.name)
     max_downtime: int | None = None
     if request.max_downtime_ms is not None:
-        dom.migrateSetMaxDowntime(request.max_downtime_ms, 0)
+        try:
+            dom.migrateSetMaxDowntime(request.max_downtime_ms, 0)
+        except libvirt.libvirtError as exc:
+            raise MigrationError(
+                f"libvirt refused --max-downtime {request.max_downtime_ms} ms for {handle.name}: {exc}"
+            ) from exc
     with contextlib.suppress(libvirt.libvirtError, AttributeError):
         max_downtime = int(dom.migrateGetMaxDowntime(0))
     result: dict[str, Any] = {}
