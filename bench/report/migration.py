@@ -334,10 +334,11 @@ def _method(manifest: dict[str, Any]) -> Section:
                                   "with the guest and catches up in jumps afterwards."),
         ("Source paused → destination resumed", "the host times at which libvirt's lifecycle events "
                                                  "arrived from each daemon."),
-        ("In-guest latency", "measured by the load generator inside the guest with the guest's clock: a "
-                             "request that spans the pause does not look slower from inside. Under TCG the "
-                             "destination QEMU starts with an empty translation cache, so the first "
-                             "requests after the switchover are slower for a while; KVM has no such cost."),
+        ("In-guest latency", "measured by the load generator inside the guest with the guest's clock, "
+                             "which stops during the pause and catches up in jumps afterwards: around the "
+                             "switchover it is not a measure of the pause. Under TCG the destination QEMU "
+                             "starts with an empty translation cache, so the first requests after the "
+                             "switchover are slower for a while; KVM has no such cost."),
     ]  # fmt: skip
     body = join([tag("dl", join(join([tag("dt", k), tag("dd", v)]) for k, v in items)), note(
         "Emulated figures (TCG) are software emulation and say nothing about a KVM host's numbers; "

@@ -1,7 +1,7 @@
 """Runs inside a migratable guest: serves one target, offers load to it, one line per event on a virtio port.
 
 Started by the guest's init as `python -m bench.vm.migrate._load` in a chroot of the guest image; the
-parameters come from the kernel command line (`bench_load=…` tokens, see `guest_cmdline`). Every line
+parameters come from the kernel command line (`bench_load=…` tokens, written by `repeat.py`). Every line
 goes to the virtio-serial port named `LOAD_PORT`, which the host tails on each side of the migration and
 stamps with its own clock. Lines (times in microseconds of the guest's CLOCK_MONOTONIC):
 
@@ -11,8 +11,8 @@ stamps with its own clock. Lines (times in microseconds of the guest's CLOCK_MON
     H <seq> <t_us>                         heartbeat, whenever HEARTBEAT_S passed without a line
 
 `seq` counts every line, so the host can tell a lost line from a quiet guest. The guest's clock stops while
-the guest is paused (the switchover), so a request that spans the pause does not look slower from inside;
-the host sees the pause as a gap between lines.
+the guest is paused (the switchover) and catches up in jumps afterwards, so times taken inside cannot
+measure the pause; the host sees it as a gap between lines.
 
 `python -m bench.vm.migrate._load --probe <protocol>` runs on the host instead: it imports what the guest
 will import and prints the module files as JSON, which is how the guest image knows what to hold.
@@ -35,7 +35,7 @@ __all__ = ["HEARTBEAT_S", "IDLE_INTERVAL_S", "LEVELS", "LOAD_PORT", "PROTOCOL_IM
 
 LOAD_PORT = "org.library-bench.load"
 LEVELS = ("idle", "busy", "dirty")
-HEARTBEAT_S = 0.005  # host-side resolution of the pause seen from outside
+HEARTBEAT_S = 0.005  # host-side resolution of the gap seen from outside
 IDLE_INTERVAL_S = 0.1  # idle: one probe request every 100 ms (the service is there but barely used)
 # dirty: the busy load plus a writer that dirties this much guest memory per second, cycling through a
 # buffer of DIRTY_BUFFER_MIB (one byte per 4 KiB page is enough: migration copies whole pages).
