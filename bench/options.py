@@ -58,13 +58,14 @@ def add_results_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_libvirt_uri(parser: argparse.ArgumentParser) -> None:
+def add_libvirt_uri(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
+    """`default`: what is used without the option, when a command differs from the usual one."""
     parser.add_argument(
         "--libvirt-uri",
         metavar="URI",
         default=None,
         help="libvirt URI, e.g. qemu:///system or qemu+ssh://host/system "
-        "(default: $BENCH_LIBVIRT_URI, else an embedded driver under the cache dir)",
+        f"(default: {default or '$BENCH_LIBVIRT_URI, else an embedded driver under the cache dir'})",
     )
 
 

@@ -1,4 +1,4 @@
-"""Virtualization layer: VM profiles, libvirt domain XML, guest build, boot timing, run-in-guest.
+"""Virtualization layer: VM profiles, domain XML, guest build, boot timing, run-in-guest, live migration.
 
 Public surface (imported lazily so `bench --help` stays fast):
 
@@ -14,7 +14,11 @@ Exceptions (bench.vm.errors):
     ├── GuestBuildError       kernel download / initramfs build failed
     ├── LibvirtUnavailable    libvirt-python, the QEMU driver or the URI cannot be used
     ├── BootError             a guest could not be started
-    └── AccelError            accel = "kvm" but KVM guests do not work on this host
+    ├── AccelError            accel = "kvm" but KVM guests do not work on this host
+    ├── DaemonError           a private libvirtd of `bench vm migrate` could not be started or stopped
+    └── MigrationError        a live migration failed or was aborted (says where the guest was left)
+        ├── DestinationUnreachable   the destination libvirt cannot be reached
+        └── MigrationTimeout         the migration did not finish within --timeout
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`bench vm …`: print domain XML, build the guest, probe KVM, time boots, run a command in a guest."""
+"""`bench vm …`: domain XML, guest build, KVM probe, boot timing, commands in a guest, live migration."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from bench.errors import UsageError
 from bench.options import add_dry_run, add_libvirt_uri, add_repeats, add_seed
+from bench.vm.migrate import cli as migrate_cli
 
 if TYPE_CHECKING:
     from bench.vm.profiles import VmProfile
@@ -50,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # REMAINDER: everything after the profile; options placed there before `--` are parsed in _run.
     run_p.add_argument("argv", nargs=argparse.REMAINDER, help="[--timeout S] [--results DIR] -- command …")
 
+    migrate = sub.add_parser(
+        "migrate", help="live-migrate a guest that serves a target under load: total time, downtime, latency"
+    )
+    migrate_cli.add_arguments(migrate)
+
     sub.add_parser("build", help="download the Debian kernel and build the initramfs (cached)")
     accel = sub.add_parser("accel", help="probe whether KVM guests boot here (cached per host boot)")
     accel.add_argument("--refresh", action="store_true", help="probe again even if a result is cached")
@@ -67,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         "build": _build,
         "accel": _accel,
         "profiles": _profiles,
+        "migrate": migrate_cli.run,
     }
     return handlers[args.vm_command](args)
 

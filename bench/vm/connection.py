@@ -1,11 +1,13 @@
-"""The only module that touches libvirt: connections (embedded by default), transient domains, cleanup."""
+"""The module that touches libvirt: connections (embedded by default), transient domains, cleanup.
+
+The one other caller of libvirt is bench.vm.migrate.live, which drives a migration of a domain started here.
+"""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
 import grp
-import json
 import os
 import pwd
 import shutil
@@ -25,6 +27,7 @@ from typing import Any
 from bench.vm.cache import boot_id, cache_root
 from bench.vm.domain_xml import DOMAIN_PREFIX, METADATA_NS
 from bench.vm.errors import BootError, LibvirtUnavailable
+from bench.vm.owner import kill_guests_of, owner_alive, write_owner
 
 __all__ = [
     "DomainHandle",
@@ -93,53 +96,14 @@ def resolve_uri(uri: str | None) -> str:
     return uri or os.environ.get(URI_ENV) or embedded_uri()
 
 
-def _proc_start_time(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _owner_alive(root: Path) -> bool:
-    try:
-        owner = json.loads((root / "owner.json").read_text())
-        pid = int(owner["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        # No owner file: a root being set up right now, or an old one; judge by age.
-        try:
-            return time.time() - root.stat().st_mtime < 60
-        except OSError:
-            return False
-    if owner.get("boot_id") != boot_id():
-        return False
-    return bool(_proc_start_time(pid) == owner.get("start_time"))
-
-
-def _kill_qemu_of(root: Path) -> None:
-    """SIGKILL the QEMU processes a dead bench process left behind in its embedded root."""
-    for pid_file in (root / "run" / "qemu").glob("*.pid"):
-        if pid_file.name == "driver.pid":
-            continue
-        try:
-            pid = int(pid_file.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            continue
-        # Only a QEMU started for this very domain: pids get reused.
-        if any(arg.startswith(f"guest={pid_file.stem}".encode()) for arg in cmdline):
-            print(f"bench vm: killing QEMU {pid} of orphaned guest {pid_file.stem}", file=sys.stderr)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
 def reap_stale_roots() -> None:
     """Remove embedded roots of bench processes that are gone, killing any guest they left running."""
     base = _embed_base()
     if not base.is_dir():
         return
     for root in base.glob("p[0-9]*"):
-        if root.is_dir() and not _owner_alive(root):
-            _kill_qemu_of(root)
+        if root.is_dir() and not owner_alive(root):
+            kill_guests_of(root / "run" / "qemu")
             shutil.rmtree(root, ignore_errors=True)
 
 
@@ -147,11 +111,7 @@ def _prepare_root(root: Path, *, private: bool) -> None:
     (root / "etc").mkdir(parents=True, exist_ok=True)
     (root / "etc" / "qemu.conf").write_text(QEMU_CONF)
     if private:
-        (root / "owner.json").write_text(
-            json.dumps(
-                {"pid": os.getpid(), "start_time": _proc_start_time(os.getpid()), "boot_id": boot_id()}
-            )
-        )
+        write_owner(root)
         # Share QEMU's probed capabilities between the per-process roots: probing costs seconds.
         shared = _embed_base() / "capabilities-cache"
         shared.mkdir(parents=True, exist_ok=True)
@@ -253,12 +213,17 @@ class DomainHandle:
                 return t
         return None
 
+    @property
+    def domain(self) -> Any:
+        """The libvirt virDomain (for the migration module); None until the domain exists here."""
+        return self._dom
+
     def qemu_pid(self) -> int | None:
-        root = self._hv.embed_root
-        if root is None:
+        pid_dir = self._hv.pid_dir
+        if pid_dir is None:
             return None
         try:
-            return int((root / "run" / "qemu" / f"{self.name}.pid").read_text().strip())
+            return int((pid_dir / f"{self.name}.pid").read_text().strip())
         except (OSError, ValueError):
             return None
 
@@ -279,13 +244,27 @@ _LIFECYCLE_NAMES = {
 }
 
 
+_STATE_NAMES = {
+    0: "nostate",
+    1: "running",
+    2: "blocked",
+    3: "paused",
+    4: "shutdown",
+    5: "shutoff",
+    6: "crashed",
+    7: "pmsuspended",
+}
+
+
 class Hypervisor:
     """One libvirt connection. Domains started through it are tracked and destroyed on exit."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, pid_dir: Path | None = None) -> None:
+        """`pid_dir`: where this libvirt keeps QEMU pid files, if known (the last resort of destroy)."""
         self.libvirt = _libvirt()
         self.uri = uri
         self.embed_root = _embed_root(uri)
+        self.pid_dir = pid_dir or (self.embed_root / "run" / "qemu" if self.embed_root else None)
         self._private_root = self.embed_root == _process_root()
         if self.embed_root is not None:
             if self._private_root:
@@ -323,6 +302,19 @@ class Hypervisor:
 
     def host_cpu_count(self) -> int:
         return int(self._conn.getInfo()[2])
+
+    def versions(self) -> dict[str, str]:
+        """libvirt's and the hypervisor's (QEMU's) versions as a.b.c, for manifests."""
+
+        def dotted(number: int) -> str:
+            return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+        return {"libvirt": dotted(self._conn.getLibVersion()), "qemu": dotted(self._conn.getVersion())}
+
+    def host_uuid(self) -> str | None:
+        """The host UUID this libvirt reports (two ends of a migration must differ)."""
+        caps = ET.fromstring(self._conn.getCapabilities())
+        return caps.findtext("host/uuid")
 
     def _on_lifecycle(self, _conn: Any, dom: Any, event: int, _detail: int, _opaque: Any) -> None:
         now = time.monotonic()
@@ -369,10 +361,14 @@ class Hypervisor:
             return False
         return False
 
-    def start(self, domain_xml: str, name: str) -> DomainHandle:
-        """Create a transient domain (gone from libvirt once it stops)."""
+    def start(self, domain_xml: str, name: str, *, autodestroy: bool = True) -> DomainHandle:
+        """Create a transient domain (gone from libvirt once it stops).
+
+        `autodestroy=False` for a guest that will be migrated: libvirt refuses to migrate an auto-destroy
+        domain, so a guest left by a SIGKILLed bench is found by the daemon reaper instead.
+        """
         flags = 0
-        if not self.embedded:
+        if not self.embedded and autodestroy:
             # A daemon kills the guest if our connection drops (e.g. bench was SIGKILLed).
             flags |= self.libvirt.VIR_DOMAIN_START_AUTODESTROY
         handle: DomainHandle | None = None
@@ -390,11 +386,54 @@ class Hypervisor:
                 raise BootError(f"libvirt could not start guest {name}: {exc}") from exc
         return handle
 
+    def expect(self, name: str) -> DomainHandle:
+        """Track a domain that will arrive here by an incoming migration: its lifecycle events are recorded
+        from now on, and it is destroyed on close like the ones started here (see `attach`)."""
+        with self._lock:
+            handle = DomainHandle(name=name, _dom=None, _hv=self, started_t=time.monotonic())
+            self._domains[name] = handle
+        return handle
+
+    def destroy_named(self, name: str) -> None:
+        """Destroy the domain of that name here, tracked or not (a migrated guest, an aborted one)."""
+        with self._lock:
+            handle = self._domains.get(name)
+        self.destroy(handle or DomainHandle(name=name, _dom=None, _hv=self, started_t=0.0))
+
+    def state(self, name: str) -> str | None:
+        """A domain's state here ("running", "paused", …), None if there is no such domain."""
+        if self._conn is None:
+            return None
+        try:
+            state = int(self._conn.lookupByName(name).state()[0])
+        except self.libvirt.libvirtError:
+            return None
+        return _STATE_NAMES.get(state, str(state))
+
+    def is_running(self, name: str) -> bool:
+        """Whether a domain of that name runs here now (for telling where a migrated guest is)."""
+        if self._conn is None:
+            return False
+        try:
+            return bool(self._conn.lookupByName(name).isActive())
+        except self.libvirt.libvirtError:
+            return False
+
+    def attach(self, handle: DomainHandle) -> bool:
+        """Look up an expected domain by name; False if it is not (or no longer) here."""
+        try:
+            dom = self._conn.lookupByName(handle.name)
+            active = bool(dom.isActive())
+        except self.libvirt.libvirtError:
+            return False
+        handle._dom = dom
+        return active
+
     @contextlib.contextmanager
-    def running(self, domain_xml: str, name: str) -> Iterator[DomainHandle]:
+    def running(self, domain_xml: str, name: str, *, autodestroy: bool = True) -> Iterator[DomainHandle]:
         """Start a transient domain and destroy it on exit, whatever happened (error, timeout, Ctrl-C)."""
         try:
-            yield self.start(domain_xml, name)
+            yield self.start(domain_xml, name, autodestroy=autodestroy)
         finally:
             # Looked up by name: a signal delivered just after createXML returned still finds it here.
             with self._lock:
@@ -407,11 +446,15 @@ class Hypervisor:
         libvirt = self.libvirt
         with _signals_blocked():
             try:
+                if handle._dom is None and self._conn is not None:
+                    # Expected by migration but never attached: it may have arrived all the same.
+                    with contextlib.suppress(libvirt.libvirtError):
+                        handle._dom = self._conn.lookupByName(handle.name)
                 if handle._dom is not None and handle._dom.isActive():
                     handle._dom.destroy()
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() not in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_OPERATION_INVALID):
-                    # Last resort in the embedded root: kill QEMU by its pid file.
+                    # Last resort where the pid files are known: kill QEMU by its pid file.
                     pid = handle.qemu_pid()
                     if pid is None:
                         raise BootError(f"could not destroy guest {handle.name}: {exc}") from exc

@@ -56,6 +56,13 @@ class DomainRuntime:
     owner_pid: int
     owner_host: str
     owner_boot_id: str
+    # A migratable guest (bench vm migrate) has no 9p shares: its software is this read-only image, its
+    # results leave through a virtio-serial port written to `load_log`, and `cmdline_extra` carries the
+    # workload's parameters (bench_<name>=<word> tokens).
+    image: Path | None = None
+    load_log: Path | None = None
+    load_port: str = ""
+    cmdline_extra: tuple[str, ...] = ()
 
 
 def new_runtime(
@@ -173,7 +180,7 @@ def build_domain(profile: VmProfile, guest: GuestArtifacts, rt: DomainRuntime) -
     _why(os_el, "direct kernel boot: the firmware still runs first, then loads this kernel via fw_cfg")
     _sub(os_el, "kernel", str(guest.kernel))
     _sub(os_el, "initrd", str(guest.initrd))
-    _sub(os_el, "cmdline", kernel_cmdline(rt.mode))
+    _sub(os_el, "cmdline", kernel_cmdline(rt.mode, rt.cmdline_extra))
 
     features = _sub(domain, "features")
     _why(features, "ACPI: the guest powers itself off through it, and OVMF requires it")
@@ -193,6 +200,25 @@ def build_domain(profile: VmProfile, guest: GuestArtifacts, rt: DomainRuntime) -
     _sub(domain, "on_crash", "destroy")
 
     devices = _sub(domain, "devices")
+    if rt.image is not None:
+        _image_devices(devices, rt)
+    else:
+        _shared_folders(devices, rt)
+    _why(devices, "ttyS0 to a file: firmware, kernel and init output, tailed by the host to time the boot")
+    serial = _sub(devices, "serial", type="file")
+    _sub(serial, "source", path=str(rt.serial_log), append="off")
+    _sub(serial, "target", port="0")
+    console = _sub(devices, "console", type="file")
+    _sub(console, "source", path=str(rt.serial_log), append="off")
+    _sub(console, "target", type="serial", port="0")
+    _why(devices, "no network interface at all (libvirt starts QEMU with -nodefaults); work uses loopback")
+    _why(devices, "no USB controller and no balloon: nothing in the guest uses them, and they cost boot time")
+    _sub(devices, "controller", type="usb", model="none")
+    _sub(devices, "memballoon", model="none")
+    return domain
+
+
+def _shared_folders(devices: ET.Element, rt: DomainRuntime) -> None:
     _why(
         devices,
         "9p rather than virtiofs: no virtiofsd and no shared-memory backing, and it works under TCG. "
@@ -207,18 +233,30 @@ def build_domain(profile: VmProfile, guest: GuestArtifacts, rt: DomainRuntime) -
     results_fs = _sub(devices, "filesystem", type="mount", accessmode="passthrough")
     _sub(results_fs, "source", dir=str(rt.share_dir))
     _sub(results_fs, "target", dir=RESULTS_TAG)
-    _why(devices, "ttyS0 to a file: firmware, kernel and init output, tailed by the host to time the boot")
-    serial = _sub(devices, "serial", type="file")
-    _sub(serial, "source", path=str(rt.serial_log), append="off")
-    _sub(serial, "target", port="0")
-    console = _sub(devices, "console", type="file")
-    _sub(console, "source", path=str(rt.serial_log), append="off")
-    _sub(console, "target", type="serial", port="0")
-    _why(devices, "no network interface at all (libvirt starts QEMU with -nodefaults); work uses loopback")
-    _why(devices, "no USB controller and no balloon: nothing in the guest uses them, and they cost boot time")
-    _sub(devices, "controller", type="usb", model="none")
-    _sub(devices, "memballoon", model="none")
-    return domain
+
+
+def _image_devices(devices: ET.Element, rt: DomainRuntime) -> None:
+    assert rt.image is not None and rt.load_log is not None
+    _why(
+        devices,
+        "the guest's software: a read-only squashfs image that both ends of a migration open (shared "
+        "storage); no 9p, as QEMU refuses to migrate a guest with a 9p export mounted. Read-only, so "
+        "libvirt considers the migration safe without cache='none'",
+    )
+    disk = _sub(devices, "disk", type="file", device="disk")
+    _sub(disk, "driver", name="qemu", type="raw")
+    _sub(disk, "source", file=str(rt.image))
+    _sub(disk, "target", dev="vda", bus="virtio")
+    _sub(disk, "readonly")
+    _why(
+        devices,
+        "the workload's lines leave on a virtio-serial port (whole lines per write, unlike the 16550 UART's "
+        "byte-by-byte exits); each end of a migration writes its own file",
+    )
+    _sub(devices, "controller", type="virtio-serial", index="0")
+    channel = _sub(devices, "channel", type="file")
+    _sub(channel, "source", path=str(rt.load_log), append="off")
+    _sub(channel, "target", type="virtio", name=rt.load_port)
 
 
 def domain_xml(profile: VmProfile, guest: GuestArtifacts, rt: DomainRuntime) -> str:

@@ -8,8 +8,12 @@ from bench.errors import BenchError
 __all__ = [
     "AccelError",
     "BootError",
+    "DaemonError",
+    "DestinationUnreachable",
     "GuestBuildError",
     "LibvirtUnavailable",
+    "MigrationError",
+    "MigrationTimeout",
     "ProfileError",
     "ProfileSkipped",
     "VmError",
@@ -44,3 +48,19 @@ class BootError(VmError):
 
 class AccelError(VmError):
     """The requested accelerator cannot be used (e.g. accel = "kvm" but KVM guests hang)."""
+
+
+class DaemonError(VmError):
+    """A private libvirtd (the source or destination of a local migration) could not be started or stopped."""
+
+
+class MigrationError(VmError):
+    """A live migration failed or was aborted; the message says why and on which side the guest was left."""
+
+
+class DestinationUnreachable(MigrationError):
+    """The destination libvirt cannot be reached (no daemon at the URI, refused, no route)."""
+
+
+class MigrationTimeout(MigrationError):
+    """A live migration did not finish within --timeout (it did not converge) and was aborted."""

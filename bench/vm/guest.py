@@ -22,7 +22,9 @@ from bench.vm.init_script import INIT_SCRIPT
 from bench.vm.kmod import load_order
 
 __all__ = [
+    "NINEP_INITRAMFS",
     "GuestArtifacts",
+    "InitramfsSpec",
     "Kernel",
     "cached_guest",
     "ensure_guest",
@@ -46,7 +48,20 @@ APPLETS = ["sh", "mount", "mkdir", "cat", "echo", "insmod", "ip", "chroot", "syn
 # Bump when the initramfs layout changes in a way the content hash would not see.
 LAYOUT_VERSION = "1"
 
-Mode = Literal["boot", "run"]
+Mode = Literal["boot", "run", "migrate"]
+
+
+@dataclass(frozen=True)
+class InitramfsSpec:
+    """What goes into an initramfs besides busybox: kernel modules, the init script, its cache directory."""
+
+    modules: tuple[str, ...]
+    init_script: str
+    cache_dir: str  # under the cache root
+
+
+# The guests of `bench vm boot/run` and `bench run`: the host's root over 9p.
+NINEP_INITRAMFS = InitramfsSpec(tuple(GUEST_MODULES), INIT_SCRIPT, "guest")
 
 
 @dataclass(frozen=True)
@@ -74,8 +89,15 @@ class GuestArtifacts:
         return record
 
 
-def kernel_cmdline(mode: Mode) -> str:
-    """Kernel command line; fixed tokens only, no profile value ever reaches it."""
+_EXTRA_TOKEN = re.compile(r"^bench_[a-z_]+=[a-z0-9.-]+$")
+
+
+def kernel_cmdline(mode: Mode, extra: tuple[str, ...] = ()) -> str:
+    """Kernel command line; fixed tokens only, no profile value ever reaches it. `extra`: parameters of the
+    guest's workload, each `bench_<name>=<lowercase word or number>` (anything else is refused)."""
+    for token in extra:
+        if not _EXTRA_TOKEN.match(token):
+            raise ValueError(f"kernel command line token {token!r} is not bench_<name>=<word>")
     tokens = [
         # Kernel messages on the first serial port, which libvirt writes to the serial log file.
         "console=ttyS0,115200",
@@ -85,6 +107,7 @@ def kernel_cmdline(mode: Mode) -> str:
         # instead of the host waiting for the timeout.
         "panic=-1",
         f"bench_mode={mode}",
+        *extra,
     ]
     return " ".join(tokens)
 
@@ -214,7 +237,7 @@ def _builtin_modules(kernel: Kernel) -> set[str]:
     return {Path(line).name.removesuffix(".ko").replace("-", "_") for line in lines}
 
 
-def _initramfs(kernel: Kernel) -> tuple[bytes, tuple[str, ...]]:
+def _initramfs(kernel: Kernel, spec: InitramfsSpec) -> tuple[bytes, tuple[str, ...]]:
     archive = CpioArchive()
     for directory in ["bin", "dev", "proc", "sys", "newroot", "share", "lib", "lib/modules"]:
         archive.directory(directory)
@@ -223,25 +246,30 @@ def _initramfs(kernel: Kernel) -> tuple[bytes, tuple[str, ...]]:
     archive.file("bin/busybox", _check_static(BUSYBOX), perm=0o755)
     for applet in APPLETS:
         archive.symlink(f"bin/{applet}", "busybox")
-    modules = load_order(kernel.modules_dir, GUEST_MODULES, builtin=_builtin_modules(kernel))
+    modules = load_order(kernel.modules_dir, list(spec.modules), builtin=_builtin_modules(kernel))
     for module in modules:
         archive.file(f"lib/modules/{module.name}.ko", module.data)
     archive.file("lib/modules/load-order", "".join(f"{m.name}.ko\n" for m in modules).encode())
-    archive.file("init", INIT_SCRIPT.encode(), perm=0o755)
+    archive.file("init", spec.init_script.encode(), perm=0o755)
     return archive.to_bytes(), tuple(module.name for module in modules)
 
 
 def _guest_dir(cache: Path) -> Path:
-    return cache / "guest"
+    return cache / NINEP_INITRAMFS.cache_dir
 
 
-def ensure_guest(*, cache: Path | None = None, log: Callable[[str], None] | None = None) -> GuestArtifacts:
+def ensure_guest(
+    *,
+    cache: Path | None = None,
+    log: Callable[[str], None] | None = None,
+    spec: InitramfsSpec = NINEP_INITRAMFS,
+) -> GuestArtifacts:
     """Return kernel + initramfs, building the initramfs only when its content changed."""
     cache = cache or cache_root()
     kernel = ensure_kernel(cache=cache, log=log)
-    image, modules = _initramfs(kernel)
+    image, modules = _initramfs(kernel, spec)
     digest = hashlib.sha256(image + LAYOUT_VERSION.encode()).hexdigest()
-    directory = _guest_dir(cache) / digest[:16]
+    directory = cache / spec.cache_dir / digest[:16]
     initrd = directory / "initrd.cpio"
     if not initrd.is_file():
         if log:

@@ -18,7 +18,15 @@ from bench.vm.guest import GuestArtifacts, Mode
 from bench.vm.profiles import VmProfile
 from bench.vm.serial import BootPhases, SerialTail, parse_phases, power_down_t
 
-__all__ = ["CONTROL_DIR", "BootOutcome", "BootRecord", "boot_once", "host_cpu_share", "prepare_share"]
+__all__ = [
+    "CONTROL_DIR",
+    "BootOutcome",
+    "BootRecord",
+    "boot_once",
+    "cpu_times",
+    "host_cpu_share",
+    "prepare_share",
+]
 
 CONTROL_DIR = "vm-guest"  # inside the shared results directory: init/helper control files, logs, XML
 
@@ -108,7 +116,7 @@ def prepare_share(share_dir: Path, *, request: dict[str, object] | None = None) 
     return control
 
 
-def _cpu_times() -> list[int]:
+def cpu_times() -> list[int]:
     try:
         return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
@@ -163,7 +171,7 @@ def boot_once(
 
     outcome: BootOutcome = "ok"
     reason: str | None = None
-    cpu_before = _cpu_times()
+    cpu_before = cpu_times()
     with SerialTail(rt.serial_log) as tail:
         t0 = time.monotonic()
         try:
@@ -202,7 +210,7 @@ def boot_once(
     # request): the evidence behind every phase figure.
     (control / "serial.timed.log").write_text("".join(f"{line.t - t0:9.4f}  {line.text}\n" for line in lines))
     phases = parse_phases(lines, t0)
-    cpu_share = host_cpu_share(cpu_before, _cpu_times())
+    cpu_share = host_cpu_share(cpu_before, cpu_times())
     if outcome == "ok":
         if phases.failure is not None:
             outcome, reason = "init-failed", f"guest init failed: {phases.failure}"

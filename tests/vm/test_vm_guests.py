@@ -135,7 +135,9 @@ def test_command_timeout_destroys_the_guest(tcg_profile: Callable[..., Path], tm
 def hanging_init(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # A shell as PID 1 waits forever on a console with no input: the ready marker never comes.
     original = domain_xml_module.kernel_cmdline
-    monkeypatch.setattr(domain_xml_module, "kernel_cmdline", lambda mode: original(mode) + " rdinit=/bin/sh")
+    monkeypatch.setattr(
+        domain_xml_module, "kernel_cmdline", lambda mode, extra=(): original(mode, extra) + " rdinit=/bin/sh"
+    )
     yield
 
 
