@@ -70,6 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="grpc,rest,soap",
         help="split topology: the protocols between the gateway and its services to compare (default: all)",
     )
+    parser.add_argument(
+        "--inject-delay",
+        type=float,
+        default=0.0,
+        metavar="MICROSECONDS",
+        help="every target this run starts busy-waits this long per call: a deliberately slowed run, to see "
+        "`bench compare` find it (default: 0)",
+    )
     parser.add_argument("--profiles", default="local", help="vm_profiles to run on (default: local = no VM)")
     add_repeats(parser, unit="repetitions of each native cell and of the floor cells")
     parser.add_argument(
@@ -161,6 +169,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         aa_arm=args.aa_arm,
         impls=tuple(parse_impls(args.impls)),
         topology=args.topology,
+        inject_delay_us=args.inject_delay,
         backend_protocols=tuple(split_list(args.backend_protocols)),
         external=tuple(parse_target(text) for text in args.targets),
     )

@@ -130,6 +130,7 @@ class CellSpec:
     impl: str = "python"  # the implementation the cell starts (targets.implementations), or a --target name
     address: str = ""  # a running target the harness did not start: the cell measures it where it is
     backend: str = ""  # split topology: the gateway's backend protocol (the load goes to the gateway)
+    inject_delay_us: float = 0.0  # a deliberately slowed target (`bench run --inject-delay`): demonstrations
 
     @property
     def arm_name(self) -> str:

@@ -80,6 +80,9 @@ class RunOptions:
     external: tuple[TargetSpec, ...] = ()  # running targets the harness did not start (--target)
     topology: str = "single"  # single: one process per target; split: the gateway over two services
     backend_protocols: tuple[str, ...] = ("grpc", "rest", "soap")  # split: the arms
+    inject_delay_us: float = (
+        0.0  # every target the run starts busy-waits this long per call (a demonstration)
+    )
 
 
 def _new_run_id() -> str:
@@ -353,6 +356,13 @@ class Run:
             settings=settings,
             placement=placement,
         )
+        if options.inject_delay_us:
+            if options.inject_delay_us < 0 or options.topology == "split":
+                raise UsageError(
+                    "--inject-delay: a positive number of microseconds, for single-process targets"
+                )
+            delay = options.inject_delay_us
+            plan = [c if c.kind == "floor" or c.address else replace(c, inject_delay_us=delay) for c in plan]
         run_id = _new_run_id()
         recorded = {
             "protocols": options.protocols,
@@ -365,6 +375,7 @@ class Run:
             "repeats": options.repeats,
             "python_repeats": options.python_repeats,
             "seed": seed,
+            "inject_delay_us": options.inject_delay_us,
             "steal_threshold_pct": options.steal_threshold_pct,
             "max_reruns": options.max_reruns,
             "rerun_budget": max(0, round(options.rerun_budget * len(plan))),

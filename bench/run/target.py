@@ -39,6 +39,7 @@ def cell_target(spec: CellSpec, *, dataset: str, out: Path) -> TargetProcess | E
         stderr_path=out / "target.stderr",
         metrics=True,
         impl=spec.impl,
+        inject_delay_us=spec.inject_delay_us,
     )
 
 

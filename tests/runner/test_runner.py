@@ -114,6 +114,8 @@ def test_bad_options_are_refused_with_a_clear_message(tmp_path: Path) -> None:
         (["--engine", "turbo"], "argument --engine: invalid choice: 'turbo'"),
         (["--engine", "native", "--native-scenarios", "write-heavy"], "python-only operations"),
         (["--aa-arm", "corba"], "--aa-arm"),
+        (["--inject-delay", "-5"], "--inject-delay"),
+        (["--topology", "split", "--backend-protocols", "corba"], "--backend-protocols 'corba'"),
     ]:
         result = bench("run", *args, "--dry-run", results=tmp_path)
         assert result.returncode != 0
