@@ -42,6 +42,8 @@ STDLIB_SKIP = ("test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3
 FILE_SKIP = ("*.opt-1.pyc", "*.opt-2.pyc", "_tkinter.*.so")
 # The standard library's own test suites, nested in its packages (ctypes/test, unittest/test, …).
 STDLIB_NESTED_SKIP = ("test", "tests", "idle_test")
+# In the project's own packages: what no Python workload reads (the other implementations' packages, tests).
+PROJECT_NESTED_SKIP = ("node_modules", "test", "tests", "bin")
 # Project data the workload reads at run time (the SOAP client reads the WSDL).
 PROJECT_DATA = ("wsdl",)
 # Mount points the guest init needs in the read-only root; the writable ones get a tmpfs unless the image
@@ -133,10 +135,11 @@ class _Tree:
     host (/lib -> usr/lib) becomes the same symlink in the image, and its target is added as well.
     """
 
-    def __init__(self, stdlib: str | None = None) -> None:
+    def __init__(self, stdlib: str | None = None, project: str | None = None) -> None:
         self.entries: dict[str, tuple[str, ...]] = {}
         self._walked: set[str] = set()
         self._stdlib = stdlib
+        self._project = project
 
     def add(self, path: str, *, depth: int = 0) -> None:
         parts = Path(os.path.normpath(path)).parts
@@ -170,6 +173,8 @@ class _Tree:
             self.entries.setdefault(root, ("dir",))
             if self._stdlib and root.startswith(self._stdlib + "/"):
                 dirs[:] = [name for name in dirs if name not in STDLIB_NESTED_SKIP]
+            if self._project and root.startswith(self._project + "/") and not root.startswith(sys.prefix):
+                dirs[:] = [name for name in dirs if name not in PROJECT_NESTED_SKIP]
             for name in [*files, *dirs]:
                 if _skipped(name, FILE_SKIP):
                     continue
@@ -282,7 +287,7 @@ def ensure_image(
     cache = cache or cache_root()
     if shutil.which(MKSQUASHFS) is None:
         raise GuestBuildError(f"{MKSQUASHFS} not found: install the Debian package squashfs-tools")
-    tree = _Tree(stdlib=sysconfig.get_paths()["stdlib"])
+    tree = _Tree(stdlib=sysconfig.get_paths()["stdlib"], project=str(project_root()))
     for root in planned_roots(_probe_modules(protocol)):
         tree.add(root)
     libraries = _shared_libraries(tree.elf_files())
