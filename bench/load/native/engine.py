@@ -15,7 +15,7 @@ import math
 
 from bench.load.engine import EngineRun
 from bench.load.native.requests import UNIQUE, RequestPool, native_operations, request_pool
-from bench.load.native.runs import run_gload, run_h2load, run_wrk
+from bench.load.native.runs import Cpus, run_gload, run_h2load, run_wrk
 from bench.load.scenarios import Scenario
 
 __all__ = ["NativeEngine", "closed_tool", "preview"]
@@ -33,16 +33,19 @@ def closed_tool(protocol: str, operations: list[str]) -> str:
     return "h2load" if len(operations) == 1 and operations[0] not in UNIQUE else "gload"
 
 
-def preview(protocol: str, scenario: Scenario, *, cpu: int | None, seconds: float) -> list[str]:
+def preview(protocol: str, scenario: Scenario, *, cpu: Cpus, seconds: float) -> list[str]:
     """The command lines a cell of this protocol and scenario runs (ports, rates and files as placeholders):
     what `bench run --dry-run` prints."""
-    pin = f"taskset -c {cpu} " if cpu is not None else ""
+    cpus = () if cpu is None else (cpu,) if isinstance(cpu, int) else cpu
+    pin = f"taskset -c {','.join(str(c) for c in cpus)} " if cpus else ""
+    threads = max(1, len(cpus))
     tool = closed_tool(protocol, native_operations(scenario))
     closed = {
-        "wrk": f"wrk -t1 -c<connections> -d{max(1, int(seconds))}s --timeout=<timeout>s "
+        "wrk": f"wrk -t{threads} -c<connections> -d{max(1, int(seconds))}s --timeout=<timeout>s "
         "-s <generated.lua> http://127.0.0.1:<port> -- <seed>",
-        "h2load": f"h2load -t1 -c1 -m<connections> -D {round(seconds * 1000)}ms --log-file=<log> "
-        "-d <request> -H 'content-type: application/grpc' -H 'te: trailers' http://127.0.0.1:<port><method>",
+        "h2load": f"h2load -t{threads} -c{threads} -m<connections / {threads}> "
+        f"-D {round(seconds * 1000)}ms --log-file=<log> -d <request> -H 'content-type: application/grpc' "
+        "-H 'te: trailers' http://127.0.0.1:<port><method>",
         "gload": "gload run --spec <spec.json: model closed, concurrency <connections>> --out <records.bin>",
     }[tool]
     return [f"closed: {pin}{closed}", f"open:   {pin}gload run --spec <spec.json: model open, rate <req/s>> "
@@ -59,7 +62,7 @@ class NativeEngine:
         address: str,
         scenario: Scenario,
         *,
-        cpu: int | None,
+        cpu: Cpus,
         seed: int,
         timeout_s: float,
     ) -> None:

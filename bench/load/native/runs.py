@@ -38,11 +38,13 @@ from targets.lifetime import child_env
 
 __all__ = [
     "GLOAD_RECORD",
+    "Cpus",
     "ToolError",
     "lua_long_string",
     "run_gload",
     "run_h2load",
     "run_wrk",
+    "threads_for",
 ]
 
 GLOAD_RECORD = np.dtype(
@@ -58,8 +60,21 @@ class ToolError(RuntimeError):
     """A native tool failed (exit code, unexpected output): the message names the tool and its command."""
 
 
-def _pin(cpu: int | None) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if cpu is not None else []
+Cpus = int | tuple[int, ...] | None  # the generator's CPU(s): None = not pinned
+
+
+def _cpu_list(cpu: Cpus) -> tuple[int, ...]:
+    return () if cpu is None else (cpu,) if isinstance(cpu, int) else cpu
+
+
+def _pin(cpu: Cpus) -> list[str]:
+    cpus = _cpu_list(cpu)
+    return ["taskset", "-c", ",".join(str(c) for c in cpus)] if cpus else []
+
+
+def threads_for(cpu: Cpus, connections: int) -> int:
+    """A tool thread per generator CPU (`bench run --generator-cpus`), never more than its connections."""
+    return max(1, min(len(_cpu_list(cpu)) or 1, connections))
 
 
 def _run(argv: list[str], *, timeout_s: float) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -112,14 +127,18 @@ def run_h2load(
     connections: int,
     streams: int,
     duration_s: float,
-    cpu: int | None,
+    cpu: Cpus,
     operation: str,
 ) -> EngineRun:
     """Closed model: `connections` x `streams` requests in flight, one fixed request, for `duration_s`
     (warm up with a separate, shorter run: the server's counters are read around this one)."""
     with tempfile.TemporaryDirectory(prefix="bench-h2load-") as tmp:
         log = Path(tmp) / "requests.log"
-        argv = [*_pin(cpu), "h2load", "-t1", f"-c{connections}", f"-m{streams}"]  # one thread: one CPU
+        threads = threads_for(cpu, max(connections, streams))
+        # A thread per generator CPU, each with its own connection(s): h2load needs a client per thread.
+        clients = max(connections, threads)
+        per_client = max(1, math.ceil(connections * streams / clients))
+        argv = [*_pin(cpu), "h2load", f"-t{threads}", f"-c{clients}", f"-m{per_client}"]
         # h2load takes whole units only ("1.5s" is refused): milliseconds.
         argv += ["-D", f"{round(duration_s * 1000)}ms", f"--log-file={log}"]
         if http1:
@@ -150,7 +169,7 @@ def run_h2load(
         failures=result.failures,
         ops={operation: _op_stats(durations, int(bad.size), errors, None, 0)},
         sent={operation: result.requests},
-        in_flight=connections * streams,
+        in_flight=clients * per_client,
     )
 
 
@@ -275,7 +294,7 @@ def run_wrk(
     pools: list[RequestPool],
     connections: int,
     duration_s: int,
-    cpu: int | None,
+    cpu: Cpus,
     seed: int,
     timeout_s: float,
 ) -> EngineRun:
@@ -284,7 +303,8 @@ def run_wrk(
         out = Path(tmp) / "done.txt"
         script = Path(tmp) / "load.lua"
         script.write_text(wrk_script(pools, out))
-        argv = [*_pin(cpu), "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s"]  # one thread: one CPU
+        threads = threads_for(cpu, connections)  # a thread per generator CPU
+        argv = [*_pin(cpu), "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s"]
         argv += [f"--timeout={max(1, math.ceil(timeout_s))}s", "-s", str(script), base_url, "--", str(seed)]
         done, cpu_s = _run(argv, timeout_s=duration_s + 60)
         text = out.read_text() if out.exists() else ""
@@ -364,7 +384,7 @@ def run_gload(
     connections: int,
     concurrency: int = 0,
     rate: float = 0.0,
-    cpu: int | None,
+    cpu: Cpus,
     seed: int,
     timeout_s: float,
 ) -> EngineRun:
