@@ -60,8 +60,22 @@ def test_summary_notes_errors_and_a_busy_host_and_needs_both_stacks() -> None:
     records = [_window("adapter", 900.0, 30.0, failures=3), _window("bare", 1000.0, 27.0, other_cpu_pct=80.0)]
     (row,) = summarize(records, busy_threshold=25.0)
     assert math.isnan(row.ratio_low)  # one window per stack: no interval
-    assert "errors: adapter 3" in row.notes and any(n.startswith("busy host") for n in row.notes)
+    assert "errors: adapter 3" in row.notes and any(n.startswith("noisy host") for n in row.notes)
     assert summarize([_window("adapter", 900.0, 30.0)]) == []
+
+
+def test_busy_windows_are_left_out_when_each_server_has_two_quiet_ones() -> None:
+    busy = {"other_cpu_pct": 90.0}
+    records = [
+        *(_window("adapter", rps, 30.0) for rps in (900.0, 910.0)),
+        _window("adapter", 300.0, 40.0, **busy),
+        *(_window("bare", rps, 27.0) for rps in (1000.0, 1010.0)),
+        _window("bare", 200.0, 35.0, **busy),
+        _window("bare", 1005.0, 27.0, steal_pct=9.0),  # steal makes a window noisy too
+    ]
+    (row,) = summarize(records, busy_threshold=25.0, steal_threshold=5.0)
+    assert (row.adapter_rps, row.bare_rps, row.adapter_us, row.bare_us) == (905.0, 1005.0, 30.0, 27.0)
+    assert row.windows == "2+2 quiet of 3+4" and row.notes == []
 
 
 def test_bad_input_is_one_message_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
