@@ -290,7 +290,7 @@ class _LibraryApi(FastAPI):
     uploads, telemetry, its body limit), and its router adds per-request work for features this app does not
     use (form limits, scope merging for included routers, telemetry hooks). Every route here is a
     `_DirectRoute` or a plain Starlette route, so that work would cost ~2-3 µs per request for nothing
-    (README.md, "The REST adapter's own cost"). A route relying on FastAPI's request handler would not work
+    (README.md, "The adapters' own cost"). A route relying on FastAPI's request handler would not work
     in this app.
     """
 
