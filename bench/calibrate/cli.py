@@ -38,6 +38,12 @@ PROTOCOLS = ("grpc", "rest", "soap")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--adapters",
+        action="store_true",
+        help="instead: each target beside its bare stack (the same server library answering prebuilt "
+        "replies) under the native engine: what the project's adapter costs (calibrate/adapter_cost.py)",
+    )
+    parser.add_argument(
         "--protocols", default=",".join(PROTOCOLS), help="comma-separated (default: grpc,rest,soap)"
     )
     parser.add_argument(
@@ -73,6 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.adapters:
+        from bench.calibrate import adapter_cost
+
+        return adapter_cost.run(args)
     from bench.calibrate.windows import NATIVE_TOOL
     from bench.load.native.tools import APT_HINT
     from bench.load.placement import choose_placement

@@ -265,10 +265,11 @@ class EngineWindows:
         self.steal_threshold_pct = steal_threshold_pct
 
     def window(self, duration_s: int) -> dict[str, Any]:
-        from bench.load.python_engine import PythonEngine
         from bench.run.windows import measure_window
 
-        python = self.engine if isinstance(self.engine, PythonEngine) else None
+        # Not imported to check: importing the python engine patches the process for gevent, which only the
+        # process that runs it may do (and first).
+        python: Any = self.engine if self.engine.name == "python" else None
         if python is not None:
             python.ramp(self.users)  # the users' first calls open connections, outside the window
         try:

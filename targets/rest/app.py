@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import request_response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Route, Router, request_response
+from starlette.types import ASGIApp
 
 from targets.core import LIMITS as CORE_LIMITS
 from targets.core.calls import CallCounters
@@ -61,7 +61,14 @@ class _DirectRoute(APIRoute):
     roughly doubles the cost of a small request; the handlers here decode with strict pydantic models
     (`decoding`) and encode with orjson (`wire`) themselves, and /openapi.json is built from `_Operation`.
     `self.app` is the ASGI app that Starlette's routing calls.
+
+    Matching and handling are Starlette's too: APIRoute's versions first look for an "effective route
+    context" in the scope on every request, which only routers mounted with `include_router` set (this app
+    has none).
     """
+
+    matches = Route.matches
+    handle = Route.handle
 
     def __init__(self, path: str, endpoint: Handler, **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
@@ -371,18 +378,21 @@ def _component_schemas() -> dict[str, Any]:
 
 
 class _LibraryApi(FastAPI):
-    """FastAPI for the OpenAPI document, served through Starlette's own middleware stack.
+    """FastAPI for the OpenAPI document; requests are served by Starlette's own machinery.
 
     FastAPI's stack adds layers that only its request handler needs (an exit stack for dependencies and
-    uploads, telemetry, its body limit); every route here is a `_DirectRoute` or a plain Starlette route, so
-    they would cost ~2 µs per request for nothing. A route relying on FastAPI's request handler would not
-    work in this app.
+    uploads, telemetry, its body limit), and its router adds per-request work for features this app does not
+    use (form limits, scope merging for included routers, telemetry hooks). Every route here is a
+    `_DirectRoute` or a plain Starlette route, so that work would cost ~2-3 µs per request for nothing
+    (README.md, "The adapters' own cost"). A route relying on FastAPI's request handler would not work
+    in this app.
     """
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await Starlette.__call__(self, scope, receive, send)
+    __call__ = Starlette.__call__  # not FastAPI's, which looks for telemetry on every request
 
     def build_middleware_stack(self) -> ASGIApp:
+        # The APIRouter keeps its routes (FastAPI documents them) but dispatches with Starlette's loop.
+        self.router.middleware_stack = functools.partial(Router.app, self.router)
         return Starlette.build_middleware_stack(self)
 
     def openapi(self) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from targets.core.errors import ErrorKind
@@ -25,16 +27,14 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared is None:
-            # The server frames bodies by Content-Length, so only a body without one needs counting.
-            await self.app(scope, self._counting(receive), send)
-            return
-        if declared > self.max_bytes:
+        declared, unframed = _framing(scope["headers"])
+        if declared is not None and declared > self.max_bytes:
             response = problem_response(ErrorKind.INVALID_ARGUMENT, 413, self._detail(f"{declared} bytes"))
             await response(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        # Only a body the server does not frame by Content-Length needs counting; a request with neither
+        # header has no body (RFC 9112, section 6.3), so a GET passes without a wrapper.
+        await self.app(scope, self._counting(receive) if unframed else receive, send)
 
     def _counting(self, receive: Receive) -> Receive:
         received = 0
@@ -54,9 +54,20 @@ class BodyLimitMiddleware:
         return f"request body is {size}; the limit is {self.max_bytes} bytes"
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
+def _framing(headers: Iterable[tuple[bytes, bytes]]) -> tuple[int | None, bool]:
+    """(declared Content-Length, whether the body must be counted as it arrives).
+
+    Counted: a body with a Transfer-Encoding (it wins over a Content-Length, RFC 9112 section 6.3), or with a
+    Content-Length that is not a number (httptools refuses one; other servers may not).
+    """
+    declared: int | None = None
+    unframed = False
+    for name, value in headers:
         if name == b"content-length":
-            # httptools refuses a Content-Length that is not a number; other servers may not.
-            return int(value) if value.isdigit() else None
-    return None
+            if not value.isdigit():
+                unframed = True
+            elif declared is None:  # the first one, as before (httptools refuses a second one anyway)
+                declared = int(value)
+        elif name == b"transfer-encoding":
+            unframed = True
+    return declared, unframed

@@ -26,7 +26,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     A chunk that ends one request and starts the next (pipelining) is not counted towards the next head, so
     a head may be under-counted by at most one read; it is never over-counted. The per-chunk cost is a clock
     read and a few comparisons; the idle check is one timer per connection that re-arms itself, not a timer
-    reset per chunk.
+    reset per chunk. The three overrides that run on every request call HttpToolsProtocol's methods directly:
+    `super()` builds a proxy object per call on Python 3.11, which cost ~0.35 µs of the ~0.8 µs per request
+    these limits took (README.md, "The adapters' own cost").
     """
 
     max_head_bytes: int = LIMITS.max_header_bytes
@@ -58,7 +60,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(431, ErrorKind.INVALID_ARGUMENT, detail)
             return
         in_head, heads_done = self._in_head, self._heads_done
-        super().data_received(data)
+        HttpToolsProtocol.data_received(self, data)
         if in_head and self._heads_done == heads_done:  # no head ended in this chunk: all of it was head
             self._head_bytes += len(data)
             self._head_tail = data[-3:]
@@ -74,12 +76,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         self._head_tail = b""
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
         self._in_head = True
         self._receiving = False
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
 
     def _check_idle(self) -> None:
         self._idle_timer = None

@@ -18,13 +18,23 @@ CHUNK_BYTES = 64 * 1024
 _STEP = 64
 
 
+_JSON_CONTENT_TYPE = (b"content-type", JSON.encode())
+
+
 class JsonRecordResponse(Response):
-    """One record as JSON, encoded straight from the core dataclass."""
+    """One record as JSON.
+
+    Sets what `Response.__init__` would (body, Content-Length, Content-Type, in that order) without its
+    generic rendering and header merging: about half a microsecond on every record answer.
+    """
 
     media_type = JSON
 
     def __init__(self, record: Record, status_code: int = 200) -> None:
-        super().__init__(dumps_record(record), status_code=status_code)
+        self.status_code = status_code
+        self.background = None
+        self.body = body = dumps_record(record)
+        self.raw_headers = [(b"content-length", b"%d" % len(body)), _JSON_CONTENT_TYPE]
 
 
 def ndjson_chunks(records: Sequence[Record], chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -57,7 +57,7 @@ __all__ = [
 # - streams are NDJSON: one compact JSON object per line, every line ending in "\n";
 # - errors are RFC 9457 problem objects: `type` "urn:library:error:<Code>", `title`, `status`, `detail` and
 #   `code` (the `ErrorKind` value).
-# The server encodes records straight from the dataclasses with orjson (`dumps_record`), which yields exactly
+# The server encodes records with `dumps_record` / `dumps_lines`, which yield exactly
 # `orjson.dumps(<record>_to_json(record))`; tests check that the two agree.
 
 JSON = "application/json"
@@ -202,15 +202,39 @@ def status_update_to_json(update: StatusUpdate) -> dict[str, Any]:
 
 
 # ---- encoding ----------------------------------------------------------------------------------------
+def _loan_fields(loan: Loan) -> dict[str, Any]:
+    # `loan_to_json` with the datetimes and the enum left to orjson, which writes them as `loan_to_json`
+    # does (OPT_UTC_Z) in C rather than through format_timestamp.
+    return {
+        "id": loan.id,
+        "user_id": loan.user_id,
+        "book_id": loan.book_id,
+        "loaned_at": loan.loaned_at,
+        "due_at": loan.due_at,
+        "returned_at": loan.returned_at,
+        "status": loan.status,
+    }
+
+
+# orjson encodes a dict about twice as fast as a slotted dataclass (0.27 vs 0.6 µs for a Book here).
+_FIELDS: dict[type, Callable[[Any], dict[str, Any]]] = {
+    Book: book_to_json,
+    User: user_to_json,
+    Loan: _loan_fields,
+    BulkAddResult: bulk_result_to_json,
+}
+
+
 def dumps_record(record: Record) -> bytes:
-    """One record as compact JSON bytes, encoded from the dataclass without an intermediate dict."""
-    return orjson.dumps(record, option=_ORJSON_OPTIONS)
+    """One record as compact JSON bytes."""
+    return orjson.dumps(_FIELDS[type(record)](record), option=_ORJSON_OPTIONS)
 
 
 def dumps_lines(records: Iterable[Record]) -> bytes:
     """Records as NDJSON: every line (the last one too) ends in a newline."""
     options = _ORJSON_OPTIONS | orjson.OPT_APPEND_NEWLINE
-    return b"".join([orjson.dumps(record, option=options) for record in records])
+    fields = _FIELDS
+    return b"".join([orjson.dumps(fields[type(record)](record), option=options) for record in records])
 
 
 # ---- errors ------------------------------------------------------------------------------------------

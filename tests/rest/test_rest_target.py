@@ -385,6 +385,14 @@ def test_chunked_body_over_the_limit_is_refused_with_413(client: httpx.Client) -
     assert_still_serving(client)
 
 
+def test_chunked_body_under_the_limit_is_served(client: httpx.Client) -> None:
+    body = ndjson(new_book(), new_book())
+    response = client.post("/books:bulk", content=iter([body[:10], body[10:]]))  # counted as it arrives
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert response.status_code == 201, response.text
+    assert response.json()["added"] == 2
+
+
 def test_invalid_ndjson_line_names_the_line(client: httpx.Client) -> None:
     body = ndjson(new_book(), new_book()) + b"\n" + b"\xff\xfe\n" + ndjson(new_book())
     problem = assert_problem(client.post("/books:bulk", content=body), 400, "InvalidArgument")
