@@ -6,7 +6,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 
-__all__ = ["Pinning", "Placement", "choose_placement"]
+__all__ = ["Pinning", "Placement", "choose_placement", "parse_cpus"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +15,15 @@ class Placement:
 
     target_cpu: int | None
     generator_cpu: int | None
+    generator_cpus: tuple[
+        int, ...
+    ] = ()  # every CPU of the generator (`--generator-cpus`); () = generator_cpu
+
+    @property
+    def generators(self) -> tuple[int, ...]:
+        if self.generator_cpus:
+            return self.generator_cpus
+        return () if self.generator_cpu is None else (self.generator_cpu,)
 
     @property
     def pinned(self) -> bool:
@@ -23,11 +32,25 @@ class Placement:
     def describe(self) -> str:
         if not self.pinned:
             return "not pinned (fewer than 2 CPUs)"
-        return f"target on CPU {self.target_cpu}, generator on CPU {self.generator_cpu}"
+        cpus = ", ".join(str(c) for c in self.generators)
+        plural = "s" if len(self.generators) > 1 else ""
+        return f"target on CPU {self.target_cpu}, generator on CPU{plural} {cpus}"
+
+
+def parse_cpus(text: str) -> tuple[int, ...]:
+    """'0', '0,2,3' or '0-3' -> CPU numbers (ValueError on anything else)."""
+    cpus: list[int] = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ValueError(f"{text!r}: expected CPU numbers like 0,2,3 or 0-3")
+        cpus += range(int(first), int(last) + 1) if dash else [int(first)]
+    return tuple(dict.fromkeys(cpus))
 
 
 def choose_placement(target: str = "auto", generator: str = "auto") -> Placement:
-    """Where to put the target and the load generator: 'auto', 'none' or a CPU number for each.
+    """Where to put the target and the load generator: 'auto', 'none' or CPU number(s) for each (the
+    generator may have several: '0,2,3' - its tools then run a thread per CPU).
 
     'auto' puts the target on the last usable CPU and the generator on the first other one; every command
     that starts targets (bench run, calibrate, the locustfile, the micro-benchmarks) places them this way.
@@ -36,11 +59,16 @@ def choose_placement(target: str = "auto", generator: str = "auto") -> Placement
     cpus = sorted(os.sched_getaffinity(0))
     if target == "none" or (len(cpus) < 2 and target == "auto" and generator == "auto"):
         return Placement(None, None)
-    target_cpu = cpus[-1] if target == "auto" else int(target)
-    generator_cpu = next(c for c in cpus if c != target_cpu) if generator == "auto" else int(generator)
-    if target_cpu == generator_cpu:
+    generators = () if generator == "auto" else parse_cpus(generator)
+    unusable = [c for c in generators if c not in cpus]
+    if unusable:
+        raise ValueError(f"generator CPU(s) {unusable} not usable here (usable: {cpus})")
+    target_cpu = next(c for c in reversed(cpus) if c not in generators) if target == "auto" else int(target)
+    if target_cpu in generators:
         raise ValueError(f"target and generator must not share CPU {target_cpu}")
-    return Placement(target_cpu, generator_cpu)
+    if not generators:
+        generators = (next(c for c in cpus if c != target_cpu),)
+    return Placement(target_cpu, generators[0], generators if len(generators) > 1 else ())
 
 
 def _thread_ids() -> list[int]:

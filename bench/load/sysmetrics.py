@@ -207,8 +207,11 @@ def window_record(
     started_at: float,
     requests: int,
     failures: int,
+    generator_cpus: int = 1,
 ) -> dict[str, Any]:
-    """The fields every measured window records (bench run's cells and calibrate's windows alike)."""
+    """The fields every measured window records (bench run's cells and calibrate's windows alike); CPU
+    percentages are of one CPU, so a generator on `generator_cpus` CPUs is limited at that many times the
+    limit."""
     generator_cpu_pct = 100.0 * generator_cpu_s / wall_s if wall_s > 0 else 0.0
     return {
         "started_at": started_at,
@@ -218,7 +221,7 @@ def window_record(
         "generator_cpu_s": generator_cpu_s,
         "generator_cpu_pct": generator_cpu_pct,
         "target_cpu_pct": 100.0 * target_cpu_s / wall_s if wall_s > 0 else 0.0,
-        "generator_limited": generator_cpu_pct >= GENERATOR_LIMIT_PCT,
+        "generator_limited": generator_cpu_pct >= GENERATOR_LIMIT_PCT * max(1, generator_cpus),
         "requests": requests,
         "failures": failures,
         "target_cpu_us_per_request": 1e6 * target_cpu_s / requests if requests else None,

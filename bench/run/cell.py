@@ -64,7 +64,7 @@ class NativeCell:
             spec.protocol,
             self.target.address,
             self.scenario,
-            cpu=spec.generator_cpu,
+            cpu=spec.generators or None,
             seed=spec.seed,
             timeout_s=settings.request_timeout_s,
         )
@@ -81,7 +81,7 @@ class NativeCell:
                 label=label,
                 target=self.target,
                 target_cpu=spec.target_cpu,
-                generator_cpu=spec.generator_cpu,
+                generator_cpu=spec.generators or None,
                 steal_threshold_pct=100.0,  # the runner judges steal per cell, with its own threshold
                 **extra,
             )
@@ -178,8 +178,8 @@ def run_floor(spec: CellSpec) -> dict[str, Any]:
 def run_cell(spec: CellSpec, out: Path) -> int:
     """Measure one cell into `out`; returns 0 when measured, 1 when the cell failed (reason recorded)."""
     out.mkdir(parents=True, exist_ok=True)
-    if spec.generator_cpu is not None:
-        os.sched_setaffinity(0, {spec.generator_cpu})
+    if spec.generators:
+        os.sched_setaffinity(0, set(spec.generators))
     started = time.time()
     result: dict[str, Any] = {"spec": spec.to_json(), "started_at": started, "pid": os.getpid()}
     cell: _Cell | None = None

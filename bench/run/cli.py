@@ -71,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="split topology: the protocols between the gateway and its services to compare (default: all)",
     )
     parser.add_argument(
+        "--generator-cpus",
+        default="auto",
+        metavar="CPUS",
+        help="the load generator's CPUs, e.g. 0,2,3 or 0-3 (default auto: one CPU; the target keeps the last "
+        "other one); the native tools run a thread per CPU and the python engine a locust worker per CPU",
+    )
+    parser.add_argument(
         "--inject-delay",
         type=float,
         default=0.0,
@@ -170,6 +177,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         impls=tuple(parse_impls(args.impls)),
         topology=args.topology,
         inject_delay_us=args.inject_delay,
+        generator_cpus=args.generator_cpus,
         backend_protocols=tuple(split_list(args.backend_protocols)),
         external=tuple(parse_target(text) for text in args.targets),
     )
@@ -203,7 +211,7 @@ def _print_plan(run_obj: Run) -> None:
     print(f"run {run_obj.run_id}: {len(run_obj.plan)} cells, seed {run_obj.options['seed']}")
     for spec in run_obj.plan:
         target = "-" if spec.target_cpu is None else spec.target_cpu
-        generator = "-" if spec.generator_cpu is None else spec.generator_cpu
+        generator = ",".join(str(c) for c in spec.generators) or "-"
         print(f"  {spec.cell_id:40} target cpu {target}  generator cpu {generator}")
     shown: set[tuple[str, str]] = set()
     for spec in run_obj.plan:
@@ -214,7 +222,7 @@ def _print_plan(run_obj: Run) -> None:
         print(f"native tools, {spec.protocol} {spec.scenario}:")
         scenario = load_scenarios()[spec.scenario]
         seconds = spec.settings.native_window_s
-        for line in preview(spec.protocol, scenario, cpu=spec.generator_cpu, seconds=seconds):
+        for line in preview(spec.protocol, scenario, cpu=spec.generators or None, seconds=seconds):
             print(f"  {line}")
     for tool, version in run_obj.manifest.get("native_tools", {}).items():
         print(f"  {tool}: {version}")

@@ -131,6 +131,14 @@ class CellSpec:
     address: str = ""  # a running target the harness did not start: the cell measures it where it is
     backend: str = ""  # split topology: the gateway's backend protocol (the load goes to the gateway)
     inject_delay_us: float = 0.0  # a deliberately slowed target (`bench run --inject-delay`): demonstrations
+    generator_cpus: tuple[int, ...] = ()  # several generator CPUs (`--generator-cpus`); () = generator_cpu
+
+    @property
+    def generators(self) -> tuple[int, ...]:
+        """Every CPU of the generator: native tools run a thread per CPU, the python engine a worker."""
+        if self.generator_cpus:
+            return self.generator_cpus
+        return () if self.generator_cpu is None else (self.generator_cpu,)
 
     @property
     def arm_name(self) -> str:
@@ -145,6 +153,7 @@ class CellSpec:
         raw = {k: v for k, v in data.items() if k in known}
         raw["settings"] = MeasureSettings.from_json(data.get("settings", {}))
         raw["rates"] = tuple((str(label), float(rate)) for label, rate in raw.get("rates", ()))
+        raw["generator_cpus"] = tuple(int(c) for c in raw.get("generator_cpus", ()))
         return cls(**raw)
 
     def dumps(self) -> str:

@@ -83,7 +83,9 @@ class PythonCell:
             timeout_s=settings.request_timeout_s,
             hook=self.raw.add,
             log_dir=self.out,
-            locust_workers=settings.locust_workers,
+            # One locust worker per generator CPU when there are several (`--generator-cpus`).
+            locust_workers=settings.locust_workers
+            or (len(spec.generators) if len(spec.generators) > 1 else 0),
             remote_workers=settings.remote_workers,
             master_bind=settings.master_bind,
             master_port=settings.master_port,
@@ -200,7 +202,7 @@ class PythonCell:
             label=label,
             target=self.target,
             target_cpu=self.spec.target_cpu,
-            generator_cpu=self.spec.generator_cpu,
+            generator_cpu=self.spec.generators or None,
             generator_pids=self.engine.generator_pids,
             steal_threshold_pct=100.0,  # the runner judges steal per cell, with its own threshold
             **extra,

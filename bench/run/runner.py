@@ -80,26 +80,29 @@ class RunOptions:
     external: tuple[TargetSpec, ...] = ()  # running targets the harness did not start (--target)
     topology: str = "single"  # single: one process per target; split: the gateway over two services
     backend_protocols: tuple[str, ...] = ("grpc", "rest", "soap")  # split: the arms
-    inject_delay_us: float = (
-        0.0  # every target the run starts busy-waits this long per call (a demonstration)
-    )
+    inject_delay_us: float = 0.0  # every target the run starts busy-waits this long per call (demos)
+    generator_cpus: str = "auto"  # the generator's CPUs on the host ("0,2,3"); tools run a thread per CPU
 
 
 def _new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
 
 
-def _placement(profile: str) -> tuple[int | None, int | None]:
-    """(target CPU, generator CPU): inside a guest as its profile says, on the host the usual placement."""
+def _placement(profile: str, generator_cpus: str = "auto") -> tuple[int | None, int | None, tuple[int, ...]]:
+    """(target CPU, generator CPU, every generator CPU): inside a guest as its profile says, on the host the
+    usual placement (`--generator-cpus`: the generator's CPUs; the target keeps the last other one)."""
     if profile != "local":
         from bench.vm import find_profile
 
         vm = find_profile(profile)
-        return vm.guest_target_cpu, vm.guest_generator_cpu
+        return vm.guest_target_cpu, vm.guest_generator_cpu, ()
     from bench.load.placement import choose_placement
 
-    placement = choose_placement()
-    return placement.target_cpu, placement.generator_cpu
+    try:
+        placement = choose_placement(generator=generator_cpus)
+    except ValueError as exc:
+        raise UsageError(f"--generator-cpus {generator_cpus}: {exc}") from None
+    return placement.target_cpu, placement.generator_cpu, placement.generator_cpus
 
 
 def _host_settings(options: RunOptions) -> MeasureSettings:
@@ -325,7 +328,9 @@ class Run:
         profiles = list(options.profiles)
         if any(p != "local" for p in profiles) and "local" not in profiles:
             profiles.insert(0, "local")  # guests are always reported next to the host they run on
-        placement = {p: _placement(p) for p in profiles}
+        placements = {p: _placement(p, options.generator_cpus) for p in profiles}
+        placement = {p: (t, g) for p, (t, g, _) in placements.items()}
+        generator_cpus = placements["local"][2] if "local" in placements else ()
         host_settings = _host_settings(options)
         quick_guests = options.quick or options.duration_s is None
         settings = {p: host_settings if p == "local" or not quick_guests else MeasureSettings.guest_quick()
@@ -356,6 +361,8 @@ class Run:
             settings=settings,
             placement=placement,
         )
+        if generator_cpus:
+            plan = [replace(c, generator_cpus=generator_cpus) if c.profile == "local" else c for c in plan]
         if options.inject_delay_us:
             if options.inject_delay_us < 0 or options.topology == "split":
                 raise UsageError(
@@ -381,7 +388,14 @@ class Run:
             "rerun_budget": max(0, round(options.rerun_budget * len(plan))),
             "settings": {p: asdict(v) for p, v in settings.items()},
             "repeats_by_profile": {p: options.repeats if p == "local" else vm_repeats for p in profiles},
-            "placement": {p: {"target_cpu": t, "generator_cpu": g} for p, (t, g) in placement.items()},
+            "placement": {
+                p: {
+                    "target_cpu": t,
+                    "generator_cpu": g,
+                    "generator_cpus": list(gs or ([] if g is None else [g])),
+                }
+                for p, (t, g, gs) in placements.items()
+            },
             "topology": {
                 "kind": options.topology,
                 **(

@@ -87,7 +87,7 @@ def measure_window(
     label: str,
     target: MeasuredTarget,
     target_cpu: int | None,
-    generator_cpu: int | None,
+    generator_cpu: int | tuple[int, ...] | None,
     generator_pids: tuple[int, ...] = (),
     steal_threshold_pct: float,
     begin: Callable[[], None] | None = None,
@@ -102,7 +102,10 @@ def measure_window(
         begin()
     begun = time.perf_counter()
     pids = target.cpu_pids
-    with Window(tuple(pids.values()), generator_pids, cpus=(target_cpu, generator_cpu)) as window:
+    generator_cpus = (
+        () if generator_cpu is None else (generator_cpu,) if isinstance(generator_cpu, int) else generator_cpu
+    )
+    with Window(tuple(pids.values()), generator_pids, cpus=(target_cpu, *generator_cpus)) as window:
         result = run()
     ended = time.perf_counter()
     after = _scrape_all(counters)
@@ -127,6 +130,7 @@ def measure_window(
             started_at=w.started_at,
             requests=result.requests,
             failures=result.failures,
+            generator_cpus=len(generator_cpus),
         ),
         "throughput_rps": result.requests / wall if wall > 0 else 0.0,
         "ok_rps": (result.requests - result.failures) / wall if wall > 0 else 0.0,
@@ -134,7 +138,9 @@ def measure_window(
     }
     # The target's CPU share is over the engine's own window when it reports one (a tool's start and exit
     # are outside it): scaled above from the Window's measurement around the whole run.
-    _noise(record, w, target_cpu, generator_cpu, steal_threshold_pct, generator_cpu_s)
+    _noise(record, w, target_cpu, generator_cpus, steal_threshold_pct, generator_cpu_s)
+    if len(generator_cpus) > 1:
+        record["generator_cpus"] = list(generator_cpus)
     if not pids:
         # A target the harness did not start: no process whose CPU time it could read.
         record.update(target_cpu_s=None, target_cpu_pct=None, target_cpu_us_per_request=None)
@@ -146,7 +152,7 @@ def measure_window(
             None
             if record["target_cpu_pct"] is None
             else record["target_cpu_pct"] >= TARGET_BOUND_PCT
-            and record["generator_cpu_pct"] <= GENERATOR_HEADROOM_PCT
+            and record["generator_cpu_pct"] <= GENERATOR_HEADROOM_PCT * max(1, len(generator_cpus))
         )
         # generator_limited (window_record): the generator at GENERATOR_LIMIT_PCT of its CPU set the pace.
     else:
@@ -195,22 +201,23 @@ def _noise(
     record: dict[str, Any],
     w: Any,
     target_cpu: int | None,
-    generator_cpu: int | None,
+    generator_cpus: tuple[int, ...],
     steal_threshold_pct: float,
     generator_cpu_s: float,
 ) -> None:
-    """Steal and other processes' CPU on the target's and the generator's CPU, and the flags they raise."""
+    """Steal and other processes' CPU on the target's and the generator's CPU(s), and the flags they raise
+    (other processes' CPU in % of one CPU, summed over the generator's CPUs)."""
+    generator_steals = [w.cpu_steal_pct[c] for c in generator_cpus if c in w.cpu_steal_pct]
     steal: dict[str, float | None] = {
         "steal_target_cpu_pct": w.cpu_steal_pct.get(target_cpu) if target_cpu is not None else None,
-        "steal_generator_cpu_pct": w.cpu_steal_pct.get(generator_cpu) if generator_cpu is not None else None,
+        "steal_generator_cpu_pct": max(generator_steals) if generator_steals else None,
     }
     other: dict[str, float | None] = {"other_target_cpu_pct": None, "other_generator_cpu_pct": None}
     if target_cpu is not None and target_cpu in w.cpu_busy_s:
         other["other_target_cpu_pct"] = other_cpu_pct(w.cpu_busy_s[target_cpu], w.target_cpu_s, 0.0, w.wall_s)
-    if generator_cpu is not None and generator_cpu in w.cpu_busy_s:
-        other["other_generator_cpu_pct"] = other_cpu_pct(
-            w.cpu_busy_s[generator_cpu], 0.0, generator_cpu_s, w.wall_s
-        )
+    if generator_cpus and all(c in w.cpu_busy_s for c in generator_cpus):
+        busy = sum(w.cpu_busy_s[c] for c in generator_cpus)
+        other["other_generator_cpu_pct"] = other_cpu_pct(busy, 0.0, generator_cpu_s, w.wall_s)
     record.update(steal, **other)
     steals = [v for v in (record["steal_pct"], *steal.values()) if v is not None]
     others = [v for v in other.values() if v is not None]

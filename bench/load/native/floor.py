@@ -38,7 +38,7 @@ def measure_engine_floors(spec: Any) -> dict[str, Any]:
                     pools=[pool],
                     connections=16,
                     duration_s=1,
-                    cpu=spec.generator_cpu,
+                    cpu=spec.generators or None,
                     seed=spec.seed,
                     timeout_s=settings.request_timeout_s,
                 )
@@ -51,7 +51,7 @@ def measure_engine_floors(spec: Any) -> dict[str, Any]:
                     connections=1,
                     streams=16,
                     duration_s=1.0,
-                    cpu=spec.generator_cpu,
+                    cpu=spec.generators or None,
                     operation="GetBook",
                 )
             opened = run_gload(
@@ -63,7 +63,7 @@ def measure_engine_floors(spec: Any) -> dict[str, Any]:
                 warmup_s=0.2,
                 connections=1 if family == "grpc" else 16,
                 rate=settings.floor_rate,
-                cpu=spec.generator_cpu,
+                cpu=spec.generators or None,
                 seed=spec.seed,
                 timeout_s=settings.request_timeout_s,
             )
