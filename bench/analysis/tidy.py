@@ -49,6 +49,7 @@ _HOP_TIMINGS = {
 }
 METRICS: dict[str, tuple[str, str]] = {
     "capacity_rps": ("req/s", "native: the highest throughput of a server-bound closed-model window"),
+    "capacity_cpu_us_per_request": ("µs", "native: the target's CPU time per call in that window"),
     "throughput_rps": ("req/s", "completed calls per second (operation or whole cell)"),
     "requests": ("calls", "calls completed in the window"),
     "failures": ("calls", "calls that ended in an error"),
@@ -153,6 +154,9 @@ def _window_flags(window: dict[str, Any] | None, steal_threshold: float) -> dict
     }
 
 
+_AT_CAPACITY = ("capacity_rps", "capacity_cpu_us_per_request")  # from the server-bound window only
+
+
 def _reasons(row: dict[str, Any]) -> str:
     """Why a row cannot back a verdict ("" when it can); which flags count depends on what the row is."""
     reasons = []
@@ -170,7 +174,7 @@ def _reasons(row: dict[str, Any]) -> str:
     if row["counters_ok"] is False:
         reasons.append("server counters disagree")
     native = row["engine"] == "native"
-    if native and row["metric"] == "capacity_rps" and row["server_bound"] is not True:
+    if native and row["metric"] in _AT_CAPACITY and row["server_bound"] is not True:
         reasons.append("not server-bound")
     if native and row["phase"] == "open":
         if row["generator_limited"]:
@@ -240,6 +244,9 @@ def _cell_rows(cell: dict[str, Any], ops: dict[str, Any], steal_threshold: float
         )
         server_bound = capacity.get("status") == "server-bound"
         add("cell", "", "*", "capacity_rps", capacity.get("rps"), best, server_bound=server_bound)
+        if best is not None:
+            cpu = best.get("target_cpu_us_per_request")
+            add("cell", "", "*", "capacity_cpu_us_per_request", cpu, best, server_bound=server_bound)
     add("cell", "", "*", "max_closed_rps", cell.get("max_closed_rps"), None)
     hops: dict[str, Any] = cell["hops"] if isinstance(cell.get("hops"), dict) else {}
     for operation, timing in sorted(hops.get("timing", {}).items()):

@@ -47,6 +47,9 @@ class EngineRun:
     offered_rate: float | None = None
     scheduled: int = 0
     late_dispatches: int = 0
+    # Open model, computed exactly from per-request records where the tool keeps them: how much the
+    # schedule's slip moves each corrected percentile, (corrected - from dispatch) / corrected.
+    pacing_distortion: dict[str, float] | None = None
 
     @property
     def generator_cpu_pct(self) -> float | None:

@@ -63,9 +63,12 @@ def pacing_distortion(run: EngineRun) -> dict[str, float]:
     """How much the generator's own lateness moves the corrected p50 and p99 (relative, all operations).
 
     The corrected latency runs from the intended send time; the generator's lateness (intended -> actual
-    dispatch) is in it. Subtracting the lateness distribution's percentile from the latency's at the same
-    percentile bounds what the generator, not the server, contributed there.
+    dispatch) is in it. With per-request records (gload) the engine computes it exactly; otherwise the
+    lateness distribution's percentile over the latency's at the same percentile bounds what the generator,
+    not the server, contributed there (an upper bound: percentiles of a sum are not additive).
     """
+    if run.pacing_distortion is not None:
+        return run.pacing_distortion  # the tool's per-request records gave it exactly
     if run.lateness is None or not run.corrected:
         return {}
     merged = Recorder.merge([run.corrected])
