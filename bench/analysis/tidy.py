@@ -12,7 +12,8 @@ Schema (one row per measured value):
     and the flags, as columns on every row:
     steal_pct, noisy (steal above the run's threshold), host_busy (other processes on the pinned CPUs),
     generator_limited, server_bound (closed native windows and capacity), counters_ok (the server's counts
-    agree), pacing_distorted (open model), insufficient_samples (a percentile from too few samples),
+    agree), pacing_distorted (open model: the generator's slip moves this row's percentile by > 10 %),
+    insufficient_samples (a percentile from too few samples),
     flagged (the cell stayed noisy after its re-runs), emulated (guest under TCG), accel, status,
     not_assessable: "" when the row may back a verdict, else the reasons ("; "-joined).
 
@@ -30,7 +31,7 @@ import pandas as pd
 from bench.paths import run_dir
 from bench.rawfiles import write_atomic
 from bench.rundir import MANIFEST, attempt_dir, final_attempts, read_index
-from bench.thresholds import BUSY_HOST_PCT, STEAL_THRESHOLD_PCT, min_samples
+from bench.thresholds import BUSY_HOST_PCT, PACING_DISTORTION_LIMIT, STEAL_THRESHOLD_PCT, min_samples
 
 __all__ = ["COLUMNS", "METRICS", "PERCENTILES", "build_tidy", "load", "write_tidy"]
 
@@ -138,6 +139,15 @@ def _percentile_of(metric: str) -> float | None:
     return None
 
 
+def _distorted(window: dict[str, Any] | None, q: float | None) -> bool:
+    """Whether the generator's pacing moves this row's percentile by more than the limit: a median by the
+    window's p50 distortion, a tail percentile by its p99 one (a row that is no percentile: not at all)."""
+    distortion = (window or {}).get("pacing_distortion") or {}
+    if q is None or not distortion:
+        return False
+    return float(distortion.get("p50" if q <= 50 else "p99", 0.0)) > PACING_DISTORTION_LIMIT
+
+
 def _window_flags(window: dict[str, Any] | None, steal_threshold: float) -> dict[str, Any]:
     w = window or {}
     steals = [w.get(k) for k in ("steal_pct", "steal_target_cpu_pct", "steal_generator_cpu_pct")]
@@ -149,7 +159,6 @@ def _window_flags(window: dict[str, Any] | None, steal_threshold: float) -> dict
         "generator_limited": bool(w.get("generator_limited", False)),
         "server_bound": w.get("server_bound"),
         "counters_ok": w.get("counters_ok"),
-        "pacing_distorted": bool(w.get("pacing_distorted", False)),
         "offered_rate": w.get("offered_rate"),
     }
 
@@ -216,6 +225,7 @@ def _cell_rows(cell: dict[str, Any], ops: dict[str, Any], steal_threshold: float
                 "samples": samples,
                 "insufficient_samples": q is not None and samples is not None and samples < min_samples(q),
                 **_window_flags(window, steal_threshold),
+                "pacing_distorted": _distorted(window, q),
                 **overrides,
             }
         )
