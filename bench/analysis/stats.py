@@ -5,7 +5,8 @@
                                 distribution-free confidence interval: the order statistics of the pairwise
                                 differences that the exact U distribution puts at the 2.5 % / 97.5 % points
     min_possible_p(n_a, n_b)    the smallest two-sided p two arms of these sizes can reach
-    adjust(p_values)            Benjamini-Hochberg false-discovery control across a family (scipy)
+    adjust(p_values, sizes)     false-discovery control across a family: Benjamini-Hochberg (scipy), or its
+                                discrete form (Heyse) when the exact tests' null distributions are known
     bootstrap_ci(values, ...)   a percentile-bootstrap CI (9,999 resamples, fixed seed): the one bootstrap
 
 The Hodges-Lehmann shift is the estimator that matches the Mann-Whitney test (the test asks whether the
@@ -29,9 +30,12 @@ __all__ = [
     "CONFIDENCE",
     "adjust",
     "bootstrap_ci",
+    "exact_p_values",
     "hodges_lehmann",
+    "is_exact",
     "mann_whitney",
     "min_possible_p",
+    "null_cdf",
 ]
 
 ALPHA = 0.05  # after false-discovery control across the report's family of comparisons
@@ -74,13 +78,44 @@ def _u_cdf(n_a: int, n_b: int) -> np.ndarray:
     return cdf
 
 
+def is_exact(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> bool:
+    """Whether `mann_whitney(a, b)` is the exact test (no ties, small arms): its p-value then takes only the
+    values of `exact_p_values(len(a), len(b))`, which the discrete false-discovery control uses."""
+    both = np.concatenate([np.asarray(a, dtype=float), np.asarray(b, dtype=float)])
+    return (
+        len(a) > 0 and len(b) > 0 and np.unique(both).size == both.size and len(a) * len(b) <= EXACT_MAX_PAIRS
+    )
+
+
+@functools.cache
+def exact_p_values(n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:
+    """(every two-sided p-value the exact test of arms of these sizes can give, sorted; the probability of
+    each under no difference): the test's null distribution of p."""
+    counts = np.asarray(_u_distribution(n_a, n_b), dtype=float)
+    cdf = np.cumsum(counts) / counts.sum()
+    upper = 1.0 - np.concatenate([[0.0], cdf[:-1]])
+    p = np.minimum(1.0, 2.0 * np.minimum(cdf, upper))
+    values, inverse = np.unique(np.round(p, 12), return_inverse=True)
+    weights = np.bincount(inverse, weights=counts / counts.sum())
+    return values, weights
+
+
+def null_cdf(p: float, sizes: tuple[int, int] | None) -> float:
+    """P(p-value <= `p`) under no difference: exact for an exact test of arms of `sizes`, else `p` (a
+    continuous test's p-value is uniform)."""
+    if sizes is None:
+        return min(1.0, max(0.0, p))
+    values, weights = exact_p_values(*sizes)
+    return float(weights[values <= p + 1e-12].sum())
+
+
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided Mann-Whitney U p-value; 1.0 when either arm is empty or every value is the same."""
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     both = np.concatenate([xa, xb])
     if xa.size == 0 or xb.size == 0 or np.ptp(both) == 0:
         return 1.0
-    if np.unique(both).size == both.size and xa.size * xb.size <= EXACT_MAX_PAIRS:
+    if is_exact(xa, xb):
         # No ties, small arms: the exact null distribution (what scipy's "exact" method computes), from the
         # table the Hodges-Lehmann CI uses - simulations call this hundreds of thousands of times.
         u = int((xa[:, None] > xb[None, :]).sum())
@@ -123,11 +158,29 @@ def hodges_lehmann(
     return shift, float(differences[k - 1]), float(differences[-k])
 
 
-def adjust(p_values: Sequence[float]) -> list[float]:
-    """Benjamini-Hochberg adjusted p-values (q-values) of a family, in the same order."""
+def adjust(p_values: Sequence[float], sizes: Sequence[tuple[int, int] | None] | None = None) -> list[float]:
+    """False-discovery-rate adjusted p-values (q-values) of a family, in the same order.
+
+    Without `sizes`: Benjamini-Hochberg (scipy). With them (per test: the arm sizes of an exact test, or None
+    for a continuous one): the same step-up rule for discrete tests (Heyse 2011): at a threshold t the
+    expected number of false discoveries is the sum over the tests of P(p <= t | no difference) - exactly
+    m·t for continuous tests (hence BH), but much less when some tests cannot even reach t (4 vs 4
+    repetitions never give p < 0.029). So arms of few repetitions do not dilute the family for the others.
+    """
     if not p_values:
         return []
-    return [float(q) for q in stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")]
+    if sizes is None:
+        return [
+            float(q) for q in stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")
+        ]
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    expected = np.array([sum(null_cdf(float(p[i]), size) for size in sizes) for i in order])
+    raw = expected / np.arange(1, len(p) + 1)
+    stepped = np.minimum(1.0, np.minimum.accumulate(raw[::-1])[::-1])
+    q = np.empty(len(p))
+    q[order] = stepped
+    return [float(v) for v in q]
 
 
 def bootstrap_ci(

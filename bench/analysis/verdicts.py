@@ -6,7 +6,9 @@ The rule, in order:
    repetitions, or arms too small for any p below ALPHA, give "not assessable" with the reasons.
 2. One value per repetition per arm; Mann-Whitney U (two-sided) and the Hodges-Lehmann shift with its
    distribution-free 95 % CI (bench.analysis.stats).
-3. Benjamini-Hochberg across the whole family of the report (protocol, A/A and profile comparisons).
+3. False-discovery control across the whole family of the report (protocol, A/A and profile comparisons):
+   Benjamini-Hochberg in its form for discrete tests (stats.adjust), so arms of few repetitions, whose exact
+   test cannot reach small p-values, do not dilute the family for the others.
 4. A difference is reported when its q < ALPHA and its CI excludes 0; it is called meaningful only when it
    is also at least the run's A/A spread for that metric (the largest relative shift the A/A comparison of
    the same metric could not exclude). Significant but smaller: "no meaningful difference".
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.analysis.stats import ALPHA, adjust, hodges_lehmann, mann_whitney, min_possible_p
+from bench.analysis.stats import ALPHA, adjust, hodges_lehmann, is_exact, mann_whitney, min_possible_p
 
 __all__ = [
     "BY_KEY",
@@ -112,6 +114,9 @@ class Comparison:
     verdict: str
     reason: str  # why not assessable ("" otherwise)
     causes: tuple[str, ...]  # the distinct short causes behind `reason` (for summaries)
+    exact: (
+        bool  # the exact Mann-Whitney test (its p takes known discrete values: the family control uses them)
+    )
     flagged: bool  # a noisy (steal) cell is involved
     generator_limited: bool
     emulated: bool
@@ -243,6 +248,7 @@ def comparison_of(
         verdict=NOT_ASSESSABLE,
         reason="; ".join(reasons),
         causes=tuple(found) if reasons else (),
+        exact=not reasons and is_exact(good_a, good_b),
         flagged=flagged,
         generator_limited=generator_limited,
         emulated=emulated,
@@ -376,7 +382,8 @@ def judge(rows: list[Comparison], *, aa: list[Comparison] | None = None) -> list
     """False-discovery control across `rows`, the A/A spreads (from `aa`, default: the A/A rows among
     `rows`), and each row's verdict (in place)."""
     assessable = [c for c in rows if c.assessable]
-    for c, q in zip(assessable, adjust([c.p_value for c in assessable]), strict=True):
+    sizes = [(c.n_a, c.n_b) if c.exact else None for c in assessable]
+    for c, q in zip(assessable, adjust([c.p_value for c in assessable], sizes), strict=True):
         c.q_value = q
     spread = _aa_spread(rows if aa is None else aa)
     for c in rows:

@@ -33,6 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_results_dir(parser)
     parser.add_argument(
+        "--headline",
+        default="p50_1user",
+        help="with --run: the metric whose spread to take (default p50_1user: the python engine's p50 at one "
+        "user; p50_eq: the native engine's p50 at equal offered load)",
+    )
+    parser.add_argument(
+        "--operation", default="GetBook", help="with --run: the operation of that metric (default GetBook)"
+    )
+    parser.add_argument(
         "--effect", type=float, default=10.0, metavar="PCT", help="true difference (default 10)"
     )
     parser.add_argument(
@@ -75,10 +84,10 @@ def run(args: argparse.Namespace) -> int:
     if args.run:
         try:
             directory = run_dir(args.run, args.results_dir)
-            design = design_from_run(directory)
+            design = design_from_run(directory, headline=args.headline, operation=args.operation)
         except (FileNotFoundError, ValueError) as exc:
             raise UsageError(str(exc)) from exc
-        source = f"run {directory.name}"
+        source = f"run {directory.name} ({args.headline}, {args.operation})"
     if args.cv is not None:
         design = replace(design, cv_pct=args.cv)
     if args.comparisons is not None:

@@ -131,6 +131,8 @@ def design_from_run(run: Path, *, headline: str = "p50_eq", operation: str = "Ge
 
     tidy = load(run)
     rows = comparisons(tidy)
+    if headline not in BY_KEY:
+        raise ValueError(f"--headline {headline!r}: choose one of {', '.join(BY_KEY)}")
     values = headline_values(tidy, BY_KEY[headline])
     values = values[(values["not_assessable"] == "") & (values["operation"].isin([operation, "*"]))]
     cvs = [
