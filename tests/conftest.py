@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -9,6 +10,12 @@ import pytest
 from bench.load.processes import TargetProcess, start_target
 
 FIXED_CLOCK = "fixed:2026-01-15T12:00:00+00:00"
+
+# A suite started in the background by a shell without job control (`make test &` in a script) inherits
+# SIGINT ignored, and so would every process it starts: the Ctrl-C tests could not deliver one, and the
+# commands would run to their end. A handler here makes the processes the tests start get the default again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["INIT_SCRIPT"]
+__all__ = ["INIT_COMMON", "INIT_SCRIPT"]
 
-INIT_SCRIPT = r"""#!/bin/sh
-# PID 1 of a bench guest, run by busybox ash from the harness-built initramfs (bench/vm/guest.py).
-# It prints firmware/kernel-independent markers on the serial console so the host can time the boot,
-# mounts the host's root read-only over 9p (virtme-ng style: same paths as on the host), mounts the
-# read-write results share, runs the requested command in that root and powers off.
-# Values read from files or /proc/cmdline are only ever used as quoted data, never evaluated.
-
-set -f  # words split from /proc/cmdline must never be glob-expanded
+# The start every guest's PID 1 shares (this one and the migratable guest's, bench/vm/migrate/guest.py):
+# the kernel's file systems, the helpers, the first boot marker, the modules of the initramfs in their order,
+# and the loopback interface.
+INIT_COMMON = r"""
+set -f  # nothing read from /proc/cmdline or a file may be glob-expanded
 PATH=/bin
 export PATH
 
@@ -38,21 +35,31 @@ die() {
 }
 
 echo "BENCH-INIT uptime=$(uptime_now)"
-
-mode=boot
-for word in $(cat /proc/cmdline); do
-    case "$word" in
-        bench_mode=*) mode=${word#bench_mode=} ;;
-    esac
-done
-
 while read -r module; do
     insmod "/lib/modules/$module" || die "insmod $module failed"
 done < /lib/modules/load-order
 
 # Targets and load generators talk over the guest's own loopback; there is no other interface.
 ip link set lo up || die "could not bring up the loopback interface"
+"""
 
+INIT_SCRIPT = (
+    r"""#!/bin/sh
+# PID 1 of a bench guest, run by busybox ash from the harness-built initramfs (bench/vm/guest.py).
+# It prints firmware/kernel-independent markers on the serial console so the host can time the boot,
+# mounts the host's root read-only over 9p (virtme-ng style: same paths as on the host), mounts the
+# read-write results share, runs the requested command in that root and powers off.
+# Values read from files or /proc/cmdline are only ever used as quoted data, never evaluated.
+
+"""
+    + INIT_COMMON
+    + r"""
+mode=boot
+for word in $(cat /proc/cmdline); do
+    case "$word" in
+        bench_mode=*) mode=${word#bench_mode=} ;;
+    esac
+done
 # Host root, read-only. cache=loose: the tree does not change while a short-lived guest reads it, and
 # caching makes Python's many stat/open calls over 9p much cheaper. msize: bigger 9p messages, fewer exits.
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /newroot \
@@ -107,3 +114,4 @@ if [ "$mode" = run ]; then
 fi
 finish
 """
+)

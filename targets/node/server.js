@@ -314,7 +314,8 @@ function main() {
   const library = new Library(clock, dataset);
   const { definition, service } = loadContract();
 
-  // The operations are the service's methods in the contract (the 12 of targets/core/operations.py).
+  // The operations are the service's methods in the contract (the 14 of targets/core/operations.py;
+  // the two internal ones of the split topology, ReserveCopy and ReleaseCopy, are left UNIMPLEMENTED here).
   const counters = new CallCounters(Object.keys(service), { injectDelayUs: options.injectDelayUs });
 
   const server = new grpc.Server(SERVER_OPTIONS);

@@ -34,7 +34,8 @@ def test_single_arm_has_no_comparisons(run: Path) -> None:
     assert "No comparisons: a comparison needs two arms" in section(document, "verdicts")
     assert "not measured" in section(document, "claims")
     assert 'id="fig-throughput-latency-mixed"' in document  # the single arm's figures are still there
-    assert "No native-engine cells in this run." in section(document, "capacity")
+    # The plan asked for native cells: the section says which scenario has no capacity, not "no cells".
+    assert "No native-engine capacity for scenario getbook on local." in section(document, "capacity")
 
 
 def test_one_repetition_is_not_assessable_and_says_why(run: Path) -> None:
@@ -92,8 +93,8 @@ def test_run_without_any_cell(run: Path) -> None:
     for anchor, text in (
         ("verdicts", "No comparisons"),
         ("noise", "No A/A comparison"),
-        ("capacity", "No native-engine cells"),
-        ("load-latency", "No native-engine cells"),
+        ("capacity", "No native-engine capacity for scenario getbook"),
+        ("load-latency", "No open-model windows for scenario getbook"),
         ("counters", "No window of this run was checked"),
         ("spectra", "No open-model"),
         ("throughput", "No closed- or open-model"),

@@ -233,7 +233,7 @@ def test_compare_prints_deltas_and_fails_only_on_a_real_regression(two_runs: tup
         _with_repetitions(tidy, 5, factor).to_parquet(results / name / "tidy.parquet", index=False)
     worse = bench("compare", "base5", "slow5", "--fail-on-regression", "50", results=results)
     assert worse.returncode == 1, worse.stdout
-    assert "significant regression" in worse.stdout
+    assert "meaningful regression(s) beyond 50" in worse.stdout
     fine = bench("compare", "base5", "same5", "--fail-on-regression", "50", results=results)
     assert fine.returncode == 0, fine.stdout
 

@@ -40,10 +40,12 @@ def preview(protocol: str, scenario: Scenario, *, cpu: Cpus, seconds: float) -> 
     pin = f"taskset -c {','.join(str(c) for c in cpus)} " if cpus else ""
     threads = max(1, len(cpus))
     tool = closed_tool(protocol, native_operations(scenario))
+    # h2load: streams per connection, the connections shared by its threads
+    streams = "<connections>" if threads == 1 else f"<connections / {threads}>"
     closed = {
         "wrk": f"wrk -t{threads} -c<connections> -d{max(1, int(seconds))}s --timeout=<timeout>s "
         "-s <generated.lua> http://127.0.0.1:<port> -- <seed>",
-        "h2load": f"h2load -t{threads} -c{threads} -m<connections / {threads}> "
+        "h2load": f"h2load -t{threads} -c{threads} -m{streams} "
         f"-D {round(seconds * 1000)}ms --log-file=<log> -d <request> -H 'content-type: application/grpc' "
         "-H 'te: trailers' http://127.0.0.1:<port><method>",
         "gload": "gload run --spec <spec.json: model closed, concurrency <connections>> --out <records.bin>",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench.vm.guest import GuestArtifacts, InitramfsSpec, ensure_guest
+from bench.vm.init_script import INIT_COMMON
 
 __all__ = ["MIGRATE_INITRAMFS", "MIGRATE_INIT_SCRIPT", "ensure_migration_guest"]
 
@@ -12,47 +13,17 @@ __all__ = ["MIGRATE_INITRAMFS", "MIGRATE_INIT_SCRIPT", "ensure_migration_guest"]
 # virtio_console: the virtio-serial port the workload writes its lines to.
 MIGRATE_MODULES = ("virtio_pci", "virtio_blk", "virtio_console", "squashfs")
 
-MIGRATE_INIT_SCRIPT = r"""#!/bin/sh
+MIGRATE_INIT_SCRIPT = (
+    r"""#!/bin/sh
 # PID 1 of a migratable bench guest (bench vm migrate), run by busybox ash from the harness-built initramfs.
 # No 9p: QEMU refuses to migrate a guest with a 9p export mounted. The software comes from a read-only
 # squashfs image on the first virtio disk (the host's own files at their host paths), and results leave on
 # a virtio-serial port and this serial console. The workload runs until the host destroys the guest.
 # Values read from files are only ever used as quoted data, never evaluated.
 
-set -f  # nothing read here may be glob-expanded
-PATH=/bin
-export PATH
-
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-
-uptime_now() {
-    read -r up _ < /proc/uptime
-    echo "$up"
-}
-
-finish() {
-    sync
-    # ACPI power-off ends the domain (<on_poweroff>destroy</on_poweroff>); if it returns, a reset does too.
-    poweroff -f
-    reboot -f
-}
-
-die() {
-    echo "BENCH-FAIL $*"
-    finish
-}
-
-echo "BENCH-INIT uptime=$(uptime_now)"
-
-while read -r module; do
-    insmod "/lib/modules/$module" || die "insmod $module failed"
-done < /lib/modules/load-order
-
-# The target and its load talk over the guest's own loopback; there is no other interface.
-ip link set lo up || die "could not bring up the loopback interface"
-
+"""
+    + INIT_COMMON
+    + r"""
 mount -t squashfs -o ro /dev/vda /newroot || die "mounting the guest image (/dev/vda, squashfs) failed"
 if [ -f /newroot/.bench/tmpfs ]; then
     while read -r dir; do
@@ -71,6 +42,7 @@ status=$?
 echo "BENCH-EXIT status=$status uptime=$(uptime_now)"
 die "the guest workload ended with status $status"
 """
+)
 
 MIGRATE_INITRAMFS = InitramfsSpec(MIGRATE_MODULES, MIGRATE_INIT_SCRIPT, "guest-migrate")
 
