@@ -12,7 +12,7 @@ with `read_index` / `final_attempts`, and nothing else parses the index.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ class CellOutcome:
     final: bool  # the attempt the tables use
     wall_s: float
     max_other_cpu_pct: float = 0.0  # other processes' CPU on the pinned CPUs (% of a CPU), noisiest window
+    generator_limited_windows: list[str] = field(default_factory=list)  # their labels (c16, own90, u1 …)
 
     @classmethod
     def from_cell(cls, cell_id: str, attempt: int, cell: dict[str, Any], *, wall_s: float) -> CellOutcome:
@@ -79,6 +80,7 @@ class CellOutcome:
             final=True,
             wall_s=wall_s,
             max_other_cpu_pct=float(cell.get("max_other_cpu_pct", 0.0)),
+            generator_limited_windows=[str(w) for w in cell.get("generator_limited_windows", [])],
         )
 
     def record(self) -> dict[str, Any]:

@@ -109,7 +109,8 @@ def _verdicts(data: RunData) -> list[str]:
         f"{len(rows)} comparisons (one family, Benjamini–Hochberg): {kinds['difference']} differences, "
         f"{kinds[NOT_MEANINGFUL]} {NOT_MEANINGFUL}, {kinds[NO_DIFFERENCE]} {NO_DIFFERENCE}, "
         f"{kinds['not assessable']} not assessable. A/A: {aa_fired} of "
-        f"{sum(c.assessable for c in aa)} assessable A/A comparisons significant (expected 0).",
+        f"{sum(c.assessable for c in aa)} assessable A/A comparisons significant (expected 0, rarely 1: the "
+        "false-discovery control lets up to 5 % of a run's verdicts be false).",
         "",
     ]
     shown = [c for c in rows if c.assessable and c.engine == "native"]

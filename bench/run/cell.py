@@ -226,6 +226,8 @@ def run_cell(spec: CellSpec, out: Path) -> int:
     result["max_other_cpu_pct"] = max(
         (w[k] for w in windows for k in other_keys if w.get(k) is not None), default=0.0
     )
-    result["generator_limited"] = any(w.get("generator_limited") for w in windows)
+    limited = [str(w.get("label") or w.get("phase")) for w in windows if w.get("generator_limited")]
+    result["generator_limited"] = bool(limited)
+    result["generator_limited_windows"] = limited
     write_atomic(out / "cell.json", json.dumps(result, indent=1, default=str).encode())
     return 0 if result["status"] == "ok" else 1

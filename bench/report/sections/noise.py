@@ -51,7 +51,11 @@ def noise_section(data: RunData) -> Section:
         if not math.isnan(c.rel_ci_low_pct)
     ]
     items: list[tuple[object, object]] = [
-        (f"{len(significant)} of {len(assessable)}", "A/A comparisons with a verdict (expected: 0)"),
+        (
+            f"{len(significant)} of {len(assessable)}",
+            "A/A comparisons with a verdict (expected: 0, rarely 1: the false-discovery control lets up to "
+            "5 % of a run's verdicts be false)",
+        ),
         (f"{len(aa) - len(assessable)}", "A/A comparisons not assessable"),
     ]
     if spreads:
