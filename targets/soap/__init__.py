@@ -1,7 +1,7 @@
 """SOAP 1.1 target (spyne on cheroot): `server.serve`, the contract in `wsdl`, fault codes in `faults`."""
 
-# Only the spyne-free fault table is re-exported: clients import it without pulling in spyne, and
-# `python -m targets.soap.wsdl` must not find its module already imported by the package.
+# Only the spyne-free fault table is re-exported: clients import it without pulling in spyne (`bench codegen`
+# imports targets.soap.wsdl, which does).
 from targets.soap.faults import (
     FAULT_CODES,
     TNS,
