@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from bench.clients._base import LibraryClient
+from bench.clients._base import ClientError, LibraryClient
 from targets.core import ErrorKind, LoanStatus, NewBook, NewUser, StatusUpdate, isbn13
 
 __all__ = ["CASES", "CLOCK", "DATASET", "NATIVE_ERRORS", "NOW", "SEED", "Case", "Ctx"]
@@ -75,6 +75,22 @@ class Case:
 
     def __str__(self) -> str:
         return self.name
+
+
+E = TypeVar("E", bound=ClientError)
+
+
+def run_case(client: LibraryClient, case: Case, ctx: Ctx, errors: type[E]) -> tuple[object, E | None]:
+    """One case on one client: its result (saved in ctx under `case.save`) or the error it ended in. Only
+    `errors` count as an answer (the verify suite: any client error; the tests: the server's own errors, so
+    that a transport failure fails the test); anything else propagates."""
+    try:
+        result = case.call(client, ctx)
+    except errors as exc:
+        return None, exc
+    if case.save:
+        ctx[case.save] = result
+    return result, None
 
 
 def book(n: int, **overrides: Any) -> NewBook:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bench.clients import ClientError, LibraryClient, RemoteError, TransportError, make_client
 from bench.clients.local_client import LocalClient
-from bench.verify.cases import CASES, CLOCK, DATASET, NATIVE_ERRORS, SEED, Case, Ctx
+from bench.verify.cases import CASES, CLOCK, DATASET, NATIVE_ERRORS, SEED, Case, Ctx, run_case
 from targets.core import build_service, parse_clock
 
 __all__ = ["CaseResult", "TargetReport", "reference_client", "run_cases", "verify_target"]
@@ -57,16 +57,6 @@ def reference_client() -> LibraryClient:
 def _clip(value: object) -> str:
     text = repr(value)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
-
-
-def _call(client: LibraryClient, case: Case, ctx: Ctx) -> tuple[object, ClientError | None]:
-    try:
-        result = case.call(client, ctx)
-    except ClientError as exc:
-        return None, exc
-    if case.save:
-        ctx[case.save] = result
-    return result, None
 
 
 def _show(value: object) -> str:
@@ -135,11 +125,11 @@ def run_cases(
     ref_ctx: Ctx = {}
     results = []
     for case in CASES:
-        expected, expected_error = _call(reference, case, ref_ctx)
+        expected, expected_error = run_case(reference, case, ref_ctx, ClientError)
         assert (expected_error.kind if isinstance(expected_error, RemoteError) else None) == case.error, (
             f"{case.name}: the conformance table disagrees with the core"
         )
-        result, error = _call(client, case, ctx)
+        result, error = run_case(client, case, ctx, ClientError)
         # Checks see the target's own saved records (ids it returned), as the case table intends.
         reason = _judge(case, protocol, expected, result, error)
         if not reason and case.error is None and case.check is not None and not case.check(result, ctx):

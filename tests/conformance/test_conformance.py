@@ -19,10 +19,10 @@ from datetime import datetime
 import pytest
 
 from bench.clients import LibraryClient, RemoteError, make_client
-from bench.clients.local_client import LocalClient
 from bench.load.processes import TargetProcess, start_target
-from bench.verify.cases import CASES, CLOCK, DATASET, NATIVE_ERRORS, Case, Ctx
-from targets.core import OPERATIONS, ErrorKind, build_service, parse_clock
+from bench.verify.cases import CASES, CLOCK, DATASET, NATIVE_ERRORS, Case, Ctx, run_case
+from bench.verify.suite import reference_client
+from targets.core import OPERATIONS, ErrorKind
 
 NATIVE = NATIVE_ERRORS
 # client kind, or client kind @ implementation (the Node.js and Go targets serve gRPC)
@@ -46,22 +46,12 @@ def session(request: pytest.FixtureRequest) -> Iterator[Session]:
     protocol = kind.split("-")[0]
     target: TargetProcess = start_target(protocol, dataset=DATASET, clock=CLOCK, impl=impl or "python")
     client = make_client(kind, target.address)
-    reference = LocalClient(build_service(DATASET, clock=parse_clock(CLOCK)))
+    reference = reference_client()
     try:
         yield Session(client, reference, protocol)
     finally:
         client.close()
         target.stop()
-
-
-def _run(client: LibraryClient, case: Case, ctx: Ctx) -> tuple[object, RemoteError | None]:
-    try:
-        result = case.call(client, ctx)
-    except RemoteError as exc:
-        return None, exc
-    if case.save:
-        ctx[case.save] = result
-    return result, None
 
 
 def test_table_covers_every_operation_and_error_kind() -> None:
@@ -78,11 +68,11 @@ def test_table_covers_every_operation_and_error_kind() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_case(session: Session, case: Case) -> None:
-    expected, expected_error = _run(session.reference, case, session.ref_ctx)
+    expected, expected_error = run_case(session.reference, case, session.ref_ctx, RemoteError)
     assert (expected_error.kind if expected_error else None) == case.error, (
         "the table disagrees with the core"
     )
-    result, error = _run(session.client, case, session.ctx)
+    result, error = run_case(session.client, case, session.ctx, RemoteError)
     if case.error is None:
         assert error is None, f"{case.name}: expected success, got {error}"
         assert result == expected, (

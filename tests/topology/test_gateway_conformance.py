@@ -16,9 +16,9 @@ from datetime import datetime
 import pytest
 
 from bench.clients import LibraryClient, RemoteError, make_client
-from bench.clients.local_client import LocalClient
-from bench.verify.cases import CASES, CLOCK, DATASET, Case, Ctx
-from targets.core import ErrorKind, build_service, parse_clock
+from bench.verify.cases import CASES, CLOCK, DATASET, Case, Ctx, run_case
+from bench.verify.suite import reference_client
+from targets.core import ErrorKind
 from tests.topology.conftest import BACKEND_PROTOCOLS
 from topology.launch import start_split
 
@@ -45,29 +45,19 @@ def session(request: pytest.FixtureRequest) -> Iterator[Session]:
     topology = start_split(backend, dataset=DATASET, clock=CLOCK)
     client = make_client(kind, topology.address)
     try:
-        yield Session(client, LocalClient(build_service(DATASET, clock=parse_clock(CLOCK))))
+        yield Session(client, reference_client())
     finally:
         client.close()
         topology.stop()
 
 
-def _run(client: LibraryClient, case: Case, ctx: Ctx) -> tuple[object, RemoteError | None]:
-    try:
-        result = case.call(client, ctx)
-    except RemoteError as exc:
-        return None, exc
-    if case.save:
-        ctx[case.save] = result
-    return result, None
-
-
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_case_through_the_gateway(session: Session, case: Case) -> None:
-    expected, expected_error = _run(session.reference, case, session.ref_ctx)
+    expected, expected_error = run_case(session.reference, case, session.ref_ctx, RemoteError)
     assert (expected_error.kind if expected_error else None) == case.error, (
         "the table disagrees with the core"
     )
-    result, error = _run(session.client, case, session.ctx)
+    result, error = run_case(session.client, case, session.ctx, RemoteError)
     if case.error is None:
         assert error is None, f"{case.name}: expected success, got {error}"
         assert result == expected, f"{case.name}: the gateway returned a different record than the core"
