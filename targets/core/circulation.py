@@ -22,7 +22,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import ClassVar, Protocol
 
 from targets.core.clock import Clock
@@ -138,20 +137,8 @@ class CirculationService(LibraryService):
         self, user_id: int, book_id: int, days: int, idempotency_key: str | None, reservation_key: str
     ) -> Loan:
         with self.store.lock:
-            now = self.clock.now()
-            loan = Loan(
-                id=self.store.next_loan_id(),
-                user_id=user_id,
-                book_id=book_id,
-                loaned_at=now,
-                due_at=now + timedelta(days=days),
-                returned_at=None,
-                status=LoanStatus.ACTIVE,
-            )
-            self.store.put_loan(loan)
+            loan = self._store_new_loan(user_id, book_id, days, idempotency_key)
             self.reservation_keys[loan.id] = reservation_key
-            if idempotency_key is not None:
-                self.store.loan_ids_by_key[idempotency_key] = loan.id
             return loan
 
     def _release(self, loan: Loan) -> None:

@@ -221,20 +221,7 @@ class LibraryService:
             if book.available_copies < 1:
                 raise FailedPrecondition(f"book {book_id} has no copy available")
             self.store.put_book(dataclasses.replace(book, available_copies=book.available_copies - 1))
-            now = self.clock.now()
-            loan = Loan(
-                id=self.store.next_loan_id(),
-                user_id=user_id,
-                book_id=book_id,
-                loaned_at=now,
-                due_at=now + timedelta(days=days),
-                returned_at=None,
-                status=LoanStatus.ACTIVE,
-            )
-            self.store.put_loan(loan)
-            if idempotency_key is not None:
-                self.store.loan_ids_by_key[idempotency_key] = loan.id
-            return loan
+            return self._store_new_loan(user_id, book_id, days, idempotency_key)
 
     def get_loan(self, loan_id: int) -> Loan:
         validate_id("loan_id", loan_id)
@@ -295,6 +282,24 @@ class LibraryService:
         )
         self.store.put_book(book)
         return book
+
+    def _store_new_loan(self, user_id: int, book_id: int, days: int, idempotency_key: str | None) -> Loan:
+        """A new ACTIVE loan from now for `days`, stored, and found again by its idempotency key (caller holds
+        the lock and has taken the copy)."""
+        now = self.clock.now()
+        loan = Loan(
+            id=self.store.next_loan_id(),
+            user_id=user_id,
+            book_id=book_id,
+            loaned_at=now,
+            due_at=now + timedelta(days=days),
+            returned_at=None,
+            status=LoanStatus.ACTIVE,
+        )
+        self.store.put_loan(loan)
+        if idempotency_key is not None:
+            self.store.loan_ids_by_key[idempotency_key] = loan.id
+        return loan
 
     def _replayed_loan(self, key: str, user_id: int, book_id: int, days: int) -> Loan | None:
         """The loan an earlier request with this idempotency key created, if any (caller holds the lock)."""
