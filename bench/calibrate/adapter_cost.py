@@ -29,7 +29,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from bench.options import (
 from bench.thresholds import BUSY_HOST_PCT, GENERATOR_LIMIT_PCT
 
 if TYPE_CHECKING:
+    from bench.calibrate.windows import WindowFn
     from bench.load.placement import Placement
     from bench.load.processes import TargetProcess
 
@@ -47,7 +48,6 @@ __all__ = ["Row", "format_table", "run", "summarize"]
 
 PROTOCOLS = ("grpc", "rest", "soap")
 DATASET = "small"  # what the bare stacks serve (bench.micro.bare.reference_books)
-WindowFn = Callable[[int], dict[str, Any]]
 # Quiet windows (steal and other processes under their thresholds) each stack needs for the comparison to
 # use only those.
 MIN_QUIET_WINDOWS = 2
@@ -117,7 +117,7 @@ def _print_dry_run(args: argparse.Namespace, protocols: list[str], placement: Pl
 
 
 def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Placement) -> int:
-    from bench.calibrate.windows import NATIVE_TOOL, EngineWindows, measure_protocol
+    from bench.calibrate.windows import NATIVE_TOOL, EngineWindows, measure_as_asked
     from bench.load.native.engine import NativeEngine
     from bench.load.placement import Pinning
     from bench.load.processes import start_ready_process, start_target
@@ -158,17 +158,7 @@ def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Pl
                         generator_cpu=placement.generator_cpu, steal_threshold_pct=args.steal_threshold,
                     )  # fmt: skip
                     windows[stack] = _labelled(native.window, stack=stack, pid=server.pid)
-                measured = measure_protocol(
-                    windows,
-                    duration_s=args.duration,
-                    repeats=args.repeats,
-                    warmup_s=args.warmup,
-                    steal_threshold=args.steal_threshold,
-                    busy_threshold=args.busy_threshold,
-                    max_reruns=args.max_reruns,
-                    seed=args.seed + index,
-                    progress=_print_window,
-                )
+                measured = measure_as_asked(windows, args, round_index=index, progress=_print_window)
             except Exception as exc:
                 print(f"adapter cost: {protocol}: {exc}", file=sys.stderr)
                 failed = True

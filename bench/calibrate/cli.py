@@ -135,8 +135,9 @@ def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Pl
     from bench.calibrate.windows import (
         NATIVE_TOOL,
         EngineWindows,
+        WindowFn,
         format_table,
-        measure_protocol,
+        measure_as_asked,
         print_window,
         summarize,
     )
@@ -186,22 +187,13 @@ def _run_protocols(args: argparse.Namespace, protocols: list[str], placement: Pl
                     client, target.address, scenario, seed=args.seed, timeout_s=10.0, hook=lambda m: None,
                     log_dir=workdir,
                 )  # fmt: skip
-                windows = measure_protocol(
-                    {
-                        NATIVE_TOOL[protocol]: EngineWindows(
-                            native, client=NATIVE_TOOL[protocol], **common
-                        ).window,
-                        "locust": EngineWindows(python, client=client, **common).window,
-                    },
-                    duration_s=args.duration,
-                    repeats=args.repeats,
-                    warmup_s=args.warmup,
-                    steal_threshold=args.steal_threshold,
-                    busy_threshold=args.busy_threshold,
-                    max_reruns=args.max_reruns,
-                    seed=args.seed + index,
-                    progress=print_window,
-                )
+                generators: dict[str, WindowFn] = {
+                    NATIVE_TOOL[protocol]: EngineWindows(
+                        native, client=NATIVE_TOOL[protocol], **common
+                    ).window,
+                    "locust": EngineWindows(python, client=client, **common).window,
+                }
+                windows = measure_as_asked(generators, args, round_index=index, progress=print_window)
             except Exception as exc:
                 print(f"bench calibrate: {protocol}: {exc}", file=sys.stderr)
                 failed = True

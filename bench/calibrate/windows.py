@@ -10,6 +10,7 @@ bootstrap 95 % CI of the ratio (bench.analysis.stats.bootstrap_ci).
 
 from __future__ import annotations
 
+import argparse
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -27,7 +28,9 @@ __all__ = [
     "NATIVE_TOOL",
     "EngineWindows",
     "Row",
+    "WindowFn",
     "format_table",
+    "measure_as_asked",
     "measure_protocol",
     "print_window",
     "ratio_ci",
@@ -222,6 +225,29 @@ def measure_protocol(
                     break
                 attempt += 1
     return records
+
+
+def measure_as_asked(
+    generators: dict[str, WindowFn],
+    args: argparse.Namespace,
+    *,
+    round_index: int,
+    progress: Callable[[dict[str, Any]], None],
+) -> list[dict[str, Any]]:
+    """`measure_protocol` with the window options every calibrate command shares (--duration, --repeats,
+    --warmup, --steal-threshold, --busy-threshold, --max-reruns, --seed); each protocol's round gets its own
+    seed (`--seed` + its index)."""
+    return measure_protocol(
+        generators,
+        duration_s=args.duration,
+        repeats=args.repeats,
+        warmup_s=args.warmup,
+        steal_threshold=args.steal_threshold,
+        busy_threshold=args.busy_threshold,
+        max_reruns=args.max_reruns,
+        seed=args.seed + round_index,
+        progress=progress,
+    )
 
 
 def print_window(record: dict[str, Any]) -> None:
