@@ -10,14 +10,12 @@ are passed on as the binary's `--metrics-port` (call counters on a side port, me
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import NoReturn
 
 from targets.core import LibraryService
-from targets.core.dataset import dataset_document
+from targets.handover import exec_seeded_server
 
 __all__ = ["BINARY", "GoUnavailable", "exec_go_server"]
 
@@ -42,17 +40,7 @@ def exec_go_server(
     """Hand over to the Go server with the service's records; returns only by raising."""
     if not os.access(BINARY, os.X_OK):
         raise GoUnavailable(f"{BINARY} is not built: run `make deps` (targets/go/build.sh)")
-    fd, path = tempfile.mkstemp(prefix="library-dataset-", suffix=".json")
-    with os.fdopen(fd, "w") as file:
-        json.dump(dataset_document(service, name=name, seed=seed), file)
-    argv = [str(BINARY), "--host", host, "--port", str(port), "--clock", clock]
-    argv += ["--dataset-file", path, "--delete-dataset-file"]
-    if metrics_port is not None:
-        argv += ["--metrics-port", str(metrics_port)]
-    if inject_delay_us:
-        argv += ["--inject-delay", repr(float(inject_delay_us))]
-    try:
-        os.execv(BINARY, argv)
-    except OSError:
-        os.unlink(path)
-        raise
+    exec_seeded_server(
+        [str(BINARY)], service, name=name, seed=seed, clock=clock, host=host, port=port,
+        metrics_port=metrics_port, inject_delay_us=inject_delay_us,
+    )  # fmt: skip

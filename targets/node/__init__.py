@@ -11,14 +11,12 @@ are passed on as server.js's `--metrics-port` (call counters on a side port, lib
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import NoReturn
 
 from targets.core import LibraryService
-from targets.core.dataset import dataset_document
+from targets.handover import exec_seeded_server
 
 __all__ = ["NODE_DIR", "NodeUnavailable", "exec_node_server"]
 
@@ -57,18 +55,7 @@ def exec_node_server(
     inject_delay_us: float = 0.0,
 ) -> NoReturn:
     """Hand over to node with the service's records; returns only by raising NodeUnavailable or OSError."""
-    node = _node()
-    fd, path = tempfile.mkstemp(prefix="library-dataset-", suffix=".json")
-    with os.fdopen(fd, "w") as file:
-        json.dump(dataset_document(service, name=name, seed=seed), file)
-    argv = [node, str(SERVER), "--host", host, "--port", str(port), "--clock", clock]
-    argv += ["--dataset-file", path, "--delete-dataset-file"]
-    if metrics_port is not None:
-        argv += ["--metrics-port", str(metrics_port)]
-    if inject_delay_us:
-        argv += ["--inject-delay", repr(float(inject_delay_us))]
-    try:
-        os.execv(node, argv)
-    except OSError:
-        os.unlink(path)
-        raise
+    exec_seeded_server(
+        [_node(), str(SERVER)], service, name=name, seed=seed, clock=clock, host=host, port=port,
+        metrics_port=metrics_port, inject_delay_us=inject_delay_us,
+    )  # fmt: skip
