@@ -24,19 +24,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import random
 import shlex
-import shutil
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bench.errors import MissingTool, UsageError
-from bench.options import (
-    split_list,
-)
 from bench.thresholds import BUSY_HOST_PCT, GENERATOR_LIMIT_PCT
 
 if TYPE_CHECKING:
@@ -44,44 +38,16 @@ if TYPE_CHECKING:
     from bench.load.placement import Placement
     from bench.load.processes import TargetProcess
 
-__all__ = ["Row", "format_table", "run", "summarize"]
+__all__ = ["Row", "format_table", "print_dry_run", "run", "summarize"]
 
-PROTOCOLS = ("grpc", "rest", "soap")
 DATASET = "small"  # what the bare stacks serve (bench.micro.bare.reference_books)
 # Quiet windows (steal and other processes under their thresholds) each stack needs for the comparison to
 # use only those.
 MIN_QUIET_WINDOWS = 2
 
 
-def run(args: argparse.Namespace) -> int:
-    from bench.calibrate.windows import NATIVE_TOOL
-    from bench.load.native.tools import APT_HINT
-    from bench.load.placement import choose_placement
-
-    protocols = split_list(args.protocols)
-    unknown = [p for p in protocols if p not in PROTOCOLS]
-    if unknown or not protocols:
-        raise UsageError(f"--protocols {args.protocols!r}: choose from {', '.join(PROTOCOLS)}")
-    if args.duration < 1 or args.repeats < 1 or args.users < 1:
-        raise UsageError("--duration, --repeats and --users must be >= 1")
-    if args.seed is None:
-        args.seed = random.randrange(1_000_000)
-    try:
-        placement = choose_placement(args.target_cpu, args.generator_cpu)
-    except (ValueError, StopIteration) as exc:
-        raise UsageError(f"CPU placement: {exc}") from exc
-    if args.dry_run:
-        _print_dry_run(args, protocols, placement)
-        return 0
-    missing = sorted({NATIVE_TOOL[p] for p in protocols if shutil.which(NATIVE_TOOL[p]) is None})
-    if placement.pinned and shutil.which("taskset") is None:
-        missing.append("taskset")
-    if missing:
-        raise MissingTool(f"{', '.join(missing)} not found; install with: {APT_HINT}")
-    if "grpc" in protocols:
-        from bench.run.manifest import require_fast_protobuf
-
-        require_fast_protobuf(allow_python=args.allow_python_protobuf)
+def run(args: argparse.Namespace, protocols: list[str], placement: Placement) -> int:
+    """`bench calibrate --adapters`, once `bench calibrate` has checked the options and the tools."""
     # Before anything imports grpc: servers are started with fork (see bench/micro/conftest.py), and grpc's
     # fork handlers can abort the child.
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
@@ -99,7 +65,7 @@ def _bare_argv(protocol: str, cpu: int | None) -> list[str]:
     ]
 
 
-def _print_dry_run(args: argparse.Namespace, protocols: list[str], placement: Placement) -> None:
+def print_dry_run(args: argparse.Namespace, protocols: list[str], placement: Placement) -> None:
     from bench.calibrate.windows import NATIVE_TOOL
 
     print(f"bench calibrate adapter-cost: {placement.describe()}")

@@ -79,10 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.adapters:
-        from bench.calibrate import adapter_cost
-
-        return adapter_cost.run(args)
+    from bench.calibrate import adapter_cost
     from bench.calibrate.windows import NATIVE_TOOL
     from bench.load.native.tools import APT_HINT
     from bench.load.placement import choose_placement
@@ -100,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, StopIteration) as exc:
         raise UsageError(f"CPU placement: {exc}") from exc
     if args.dry_run:
-        _print_dry_run(args, protocols, placement.generator_cpu)
+        if args.adapters:
+            adapter_cost.print_dry_run(args, protocols, placement)
+        else:
+            _print_dry_run(args, protocols, placement.generator_cpu)
         return 0
     missing = sorted({NATIVE_TOOL[p] for p in protocols if shutil.which(NATIVE_TOOL[p]) is None})
     if placement.pinned and shutil.which("taskset") is None:
@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         from bench.run.manifest import require_fast_protobuf
 
         require_fast_protobuf(allow_python=args.allow_python_protobuf)
+    if args.adapters:
+        return adapter_cost.run(args, protocols, placement)
     return _run_protocols(args, protocols, placement)
 
 
