@@ -25,7 +25,7 @@ from starlette.types import ASGIApp
 from targets.core import LIMITS as CORE_LIMITS
 from targets.core.calls import CallCounters
 from targets.core.errors import LibraryError
-from targets.core.models import NewBook, NewUser, StatusUpdate
+from targets.core.models import NewUser, StatusUpdate
 from targets.core.service import LibraryService
 from targets.limits import LIMITS
 from targets.rest import schemas
@@ -99,7 +99,7 @@ class _Endpoints:
 
     async def add_book(self, request: Request) -> Response:
         body = decode_json(schemas.AddBookRequest, await request.body())
-        return JsonRecordResponse(self._service.add_book(_new_book(body)), status_code=201)
+        return JsonRecordResponse(self._service.add_book(body.to_new_book()), status_code=201)
 
     async def get_book(self, request: Request) -> Response:
         return JsonRecordResponse(self._service.get_book(_path_id(request, "book_id")))
@@ -116,7 +116,7 @@ class _Endpoints:
 
     async def bulk_add_books(self, request: Request) -> Response:
         lines = decode_ndjson(schemas.AddBookRequest, await request.body())
-        result = self._service.bulk_add_books(_new_book(line) for line in lines)
+        result = self._service.bulk_add_books(line.to_new_book() for line in lines)
         return JsonRecordResponse(result, status_code=201)
 
     async def add_user(self, request: Request) -> Response:
@@ -186,17 +186,6 @@ def _counted(calls: CallCounters, name: str, handler: Handler) -> Handler:
 
 def _path_id(request: Request, name: str) -> int:
     return path_id(name, request.path_params[name])
-
-
-def _new_book(body: schemas.AddBookRequest) -> NewBook:
-    return NewBook(
-        isbn=body.isbn,
-        title=body.title,
-        author=body.author,
-        category=body.category,
-        year=body.year,
-        copies=body.copies,
-    )
 
 
 # ---- operations and their OpenAPI description --------------------------------------------------------------

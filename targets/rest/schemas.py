@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from targets.core.errors import ErrorKind
-from targets.core.models import LoanStatus
+from targets.core.models import LoanStatus, NewBook
 from targets.core.service import DEFAULT_LOAN_DAYS
 from targets.core.validation import LIMITS, PATTERNS, SETTABLE_STATUSES
 
@@ -78,6 +78,17 @@ class AddBookRequest(_Request):
         examples=[3],
         json_schema_extra={"minimum": 0, "maximum": LIMITS["copies_max"]},
     )
+
+    def to_new_book(self) -> NewBook:
+        """The core's record of this body (checked by the core, not here)."""
+        return NewBook(
+            isbn=self.isbn,
+            title=self.title,
+            author=self.author,
+            category=self.category,
+            year=self.year,
+            copies=self.copies,
+        )
 
 
 class AddUserRequest(_Request):

@@ -27,7 +27,6 @@ from targets.core import (
     LIMITS,
     LibraryError,
     LibraryService,
-    NewBook,
     NewUser,
     StatusUpdate,
     Unavailable,
@@ -85,7 +84,7 @@ class _Endpoints:
         return JsonRecordResponse(await self._b.books(lambda c: c.get_book(book_id)))
 
     async def add_book(self, request: Request) -> Response:
-        new = _new_book(decode_json(schemas.AddBookRequest, await request.body()))
+        new = decode_json(schemas.AddBookRequest, await request.body()).to_new_book()
         validate_new_book(new)
         return JsonRecordResponse(await self._b.books(lambda c: c.add_book(new)), status_code=201)
 
@@ -103,7 +102,7 @@ class _Endpoints:
 
     async def bulk_add_books(self, request: Request) -> Response:
         lines = decode_ndjson(schemas.AddBookRequest, await request.body())
-        books = prepare_books(_new_book(line) for line in lines)  # the books service's own first pass
+        books = prepare_books(line.to_new_book() for line in lines)  # the books service's own first pass
         return JsonRecordResponse(await self._b.books(lambda c: c.bulk_add_books(books)), status_code=201)
 
     # ---- users and loans: service B ------------------------------------------------------------------
@@ -180,17 +179,6 @@ class _Endpoints:
 
 def _checked_id(request: Request, name: str) -> int:
     return validate_id(name, path_id(name, request.path_params[name]))
-
-
-def _new_book(body: schemas.AddBookRequest) -> NewBook:
-    return NewBook(
-        isbn=body.isbn,
-        title=body.title,
-        author=body.author,
-        category=body.category,
-        year=body.year,
-        copies=body.copies,
-    )
 
 
 # ---- the REST target's routes and documentation -----------------------------------------------------------
